@@ -1,0 +1,65 @@
+# leadscore: `make` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/leadscore
+PKGS  := ./...
+export GOFLAGS := -mod=mod
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/leadscore
+	$(GO) build -o $(BIN) ./cmd/leadscore
+
+.PHONY: run
+run: build ## the embedded default: broker, synthetic traffic, scorer, archive, metrics
+	./$(BIN) dev
+
+.PHONY: test
+test: ## everything: unit, integration on a real Kafka broker, interop (installs what it needs)
+	bash deploy/test.sh
+
+.PHONY: test-unit
+test-unit: ## fast tests only (in-process broker), no installs
+	LEADSCORE_KAFKA=skip $(GO) test -count=1 $(PKGS)
+
+.PHONY: deps
+deps: ## install test dependencies: kcat (apt), pyarrow/duckdb/pandas/confluent-kafka (pip), Kafka jars (Maven)
+	bash deploy/test.sh --deps-only
+
+.PHONY: kafka-up
+kafka-up: ## start the local Apache Kafka broker (KRaft, 127.0.0.1:19092)
+	bash deploy/kafka.sh up
+
+.PHONY: kafka-down
+kafka-down: ## stop the local Apache Kafka broker
+	bash deploy/kafka.sh down
+
+.PHONY: bench
+bench: ## Go benchmarks of the hot paths (scorer, decoders, archive rows)
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./scorer ./ingest ./sinks/archive
+
+.PHONY: fuzz
+fuzz: ## fuzz every decoder for FUZZTIME each (default 60s)
+	for f in FuzzDecodeJSON FuzzDecodeSegment FuzzDecodeCloudEvents; do \
+	  $(GO) test ./ingest -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} || exit 1; done
+	$(GO) test ./scorer -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $${FUZZTIME:-60s}
+	$(GO) test ./models -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-60s}
+
+GOLANGCI_VERSION := v2.6.2
+.PHONY: lint
+lint: ## golangci-lint (pinned) with .golangci.yml, and go vet
+	$(GO) vet $(PKGS)
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION) run
+
+.PHONY: tidy-check
+tidy-check: ## fail if go.mod/go.sum are not tidy
+	$(GO) mod tidy && git diff --exit-code go.mod go.sum
+
+.PHONY: clean
+clean: ## remove build output and the dev data directory
+	rm -rf bin data

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/leadscore/leadscore/models"
+)
+
+// parseFlags applies, in order of increasing precedence: the flag defaults,
+// the YAML file named by --config, LEADSCORE_* environment variables, and
+// the command line. Every key of the file must be a flag name.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	var configPath string
+	fs.StringVar(&configPath, "config", "", "YAML `file` of settings; keys are flag names")
+	fs.SetOutput(io.Discard)
+	// --config must be known before the other flags are applied.
+	for i := 0; i < len(args); i++ {
+		a := strings.TrimLeft(args[i], "-")
+		if a == args[i] || args[i] == "--" {
+			continue
+		}
+		if v, ok := strings.CutPrefix(a, "config="); ok {
+			configPath = v
+		} else if a == "config" && i+1 < len(args) {
+			configPath = args[i+1]
+		}
+	}
+	if configPath != "" {
+		if err := applyConfigFile(fs, configPath); err != nil {
+			return usageError{err}
+		}
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "LEADSCORE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && f.Name != "config" {
+			if err := fs.Set(f.Name, v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("environment %s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return usageError{envErr}
+	}
+	fs.SetOutput(os.Stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	return nil
+}
+
+func applyConfigFile(fs *flag.FlagSet, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var kv map[string]any
+	if err := yaml.Unmarshal(data, &kv); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if fs.Lookup(k) == nil || k == "config" {
+			return fmt.Errorf("config %s: unknown setting %q (settings are the flag names of 'leadscore %s -h')", path, k, fs.Name())
+		}
+		var v string
+		switch x := kv[k].(type) {
+		case []any:
+			parts := make([]string, len(x))
+			for i, e := range x {
+				parts[i] = fmt.Sprint(e)
+			}
+			v = strings.Join(parts, ",")
+		default:
+			v = fmt.Sprint(x)
+		}
+		if err := fs.Set(k, v); err != nil {
+			return fmt.Errorf("config %s: %s: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+// kafkaFlags are the connection settings shared by every command.
+type kafkaFlags struct {
+	brokers       string
+	clientID      string
+	tls           bool
+	tlsCA         string
+	tlsCert       string
+	tlsKey        string
+	tlsServerName string
+	tlsInsecure   bool
+	saslMechanism string
+	saslUser      string
+	saslPassword  string
+}
+
+func (k *kafkaFlags) register(fs *flag.FlagSet, defBrokers string) {
+	fs.StringVar(&k.brokers, "brokers", defBrokers, "comma-separated Kafka bootstrap `host:port` list")
+	fs.StringVar(&k.clientID, "client-id", "leadscore", "Kafka client id")
+	fs.BoolVar(&k.tls, "tls", false, "connect with TLS")
+	fs.StringVar(&k.tlsCA, "tls-ca", "", "PEM `file` of CA certificates to trust (default: the system's)")
+	fs.StringVar(&k.tlsCert, "tls-cert", "", "PEM client certificate `file` (mutual TLS)")
+	fs.StringVar(&k.tlsKey, "tls-key", "", "PEM client key `file` (mutual TLS)")
+	fs.StringVar(&k.tlsServerName, "tls-server-name", "", "server name to verify (default: the broker host)")
+	fs.BoolVar(&k.tlsInsecure, "tls-insecure-skip-verify", false, "do not verify the broker certificate (testing only)")
+	fs.StringVar(&k.saslMechanism, "sasl-mechanism", "", "SASL `mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
+	fs.StringVar(&k.saslUser, "sasl-username", "", "SASL user name")
+	fs.StringVar(&k.saslPassword, "sasl-password", "", "SASL password (prefer LEADSCORE_SASL_PASSWORD)")
+}
+
+// opts builds the franz-go client options, naming the bad setting on error.
+func (k *kafkaFlags) opts() ([]kgo.Opt, error) {
+	var seeds []string
+	for _, b := range strings.Split(k.brokers, ",") {
+		if b = strings.TrimSpace(b); b == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return nil, usageError{fmt.Errorf("--brokers: %q is not host:port: %w", b, err)}
+		}
+		seeds = append(seeds, b)
+	}
+	if len(seeds) == 0 {
+		return nil, usageError{errors.New("--brokers: no broker given (e.g. --brokers 127.0.0.1:9092)")}
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID(k.clientID)}
+	if k.tls || k.tlsCA != "" || k.tlsCert != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: k.tlsServerName, InsecureSkipVerify: k.tlsInsecure} //nolint:gosec // opt-in flag for testing
+		if k.tlsCA != "" {
+			pem, err := os.ReadFile(k.tlsCA)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("--tls-ca: %w", err)}
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, usageError{fmt.Errorf("--tls-ca: %s holds no PEM certificate", k.tlsCA)}
+			}
+			tc.RootCAs = pool
+		}
+		if (k.tlsCert == "") != (k.tlsKey == "") {
+			return nil, usageError{errors.New("--tls-cert and --tls-key go together")}
+		}
+		if k.tlsCert != "" {
+			cert, err := tls.LoadX509KeyPair(k.tlsCert, k.tlsKey)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("--tls-cert/--tls-key: %w", err)}
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	switch m := strings.ToUpper(k.saslMechanism); m {
+	case "":
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: k.saslUser, Pass: k.saslPassword}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.saslUser, Pass: k.saslPassword}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.saslUser, Pass: k.saslPassword}.AsSha512Mechanism()))
+	default:
+		return nil, usageError{fmt.Errorf("--sasl-mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", k.saslMechanism)}
+	}
+	if k.saslMechanism != "" && k.saslUser == "" {
+		return nil, usageError{errors.New("--sasl-username: required with --sasl-mechanism")}
+	}
+	return opts, nil
+}
+
+// withClientMetrics adds franz-go's client metrics (kprom) to opts.
+func withClientMetrics(opts []kgo.Opt, reg prometheus.Registerer) []kgo.Opt {
+	m := kprom.NewMetrics("leadscore_kafka", kprom.Registerer(reg))
+	return append(opts, kgo.WithHooks(m))
+}
+
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (l *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.level, "log-level", "info", "log `level`: debug, info, warn, error")
+	fs.StringVar(&l.format, "log-format", "text", "log `format`: text or json")
+}
+
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	o := &slog.HandlerOptions{Level: lvl}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format: %q is not text or json", l.format)}
+}
+
+func loadModel(path string) (*models.Model, error) {
+	if path == "" {
+		return models.Default(), nil
+	}
+	m, err := models.Load(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return m, nil
+}

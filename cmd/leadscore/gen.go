@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leadscore/bench/synth"
+	"github.com/leadscore/leadscore/ingest"
+)
+
+// cmdGen produces synthetic touchpoints, or replays a JSONL file, to any
+// Kafka cluster.
+func cmdGen(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	var k kafkaFlags
+	k.register(fs, "127.0.0.1:9092")
+	topic := fs.String("topic", ingest.DefaultTouchpointsTopic, "topic to produce to")
+	file := fs.String("file", "", "replay this JSONL `file` instead of generating (one touchpoint, or {key, value, headers} envelope, per line)")
+	rate := fs.Float64("rate", 0, "records per second (0: as fast as possible)")
+	count := fs.Int64("count", 10000, "records to produce (0: until interrupted)")
+	leads := fs.Int("leads", 10000, "distinct synthetic leads")
+	seed := fs.Int64("seed", 1, "seed of the synthetic stream (the same seed gives the same records)")
+	badFraction := fs.Float64("bad-fraction", 0.01, "share of deliberately bad records")
+	live := fs.Bool("live", true, "event times follow the wall clock (false: simulated time from --start)")
+	start := fs.String("start", "", "RFC 3339 event time of the first record with --live=false (default: 30 days ago)")
+	step := fs.Duration("step", time.Second, "event time between records with --live=false")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	kopts, err := k.opts()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(kopts, kgo.DefaultProduceTopic(*topic))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+
+	var next synth.Source
+	if *file != "" {
+		fh, err := os.Open(*file)
+		if err != nil {
+			return usageError{fmt.Errorf("--file: %w", err)}
+		}
+		defer fh.Close()
+		next = synth.ReplayJSONL(fh, *topic)
+	} else {
+		cfg := synth.GenConfig{Seed: *seed, Leads: *leads, BadFraction: fraction(*badFraction), Topic: *topic}
+		if !*live {
+			cfg.Step = *step
+			cfg.Start = time.Now().Add(-30 * 24 * time.Hour)
+			if *start != "" {
+				t, err := time.Parse(time.RFC3339, *start)
+				if err != nil {
+					return usageError{fmt.Errorf("--start: %w", err)}
+				}
+				cfg.Start = t
+			}
+		}
+		gen, err := synth.NewGenerator(cfg)
+		if err != nil {
+			return usageError{err}
+		}
+		next = gen.Source()
+	}
+	pc := synth.ProduceConfig{Rate: *rate, Count: *count}
+	if !*quiet {
+		pc.Progress = os.Stderr
+	}
+	st, err := synth.Produce(ctx, cl, next, pc)
+	fmt.Fprintf(os.Stderr, "\nproduced %d records to %s in %v (%.0f/s), %d failed\n",
+		st.Produced, *topic, st.Elapsed.Round(time.Millisecond), float64(st.Produced)/max(st.Elapsed.Seconds(), 1e-9), st.Failed)
+	if err != nil {
+		return err
+	}
+	if st.Failed > 0 {
+		return fmt.Errorf("gen: %d records failed", st.Failed)
+	}
+	return nil
+}

@@ -1,0 +1,94 @@
+// Command leadscore is the streaming behavioural lead-scoring pipeline.
+//
+//	leadscore dev                    embedded broker, synthetic traffic, scorer, archive, metrics
+//	leadscore run --brokers HOST:PORT score touchpoints from a Kafka cluster
+//	leadscore gen --brokers HOST:PORT produce synthetic touchpoints or replay a JSONL file
+//	leadscore model validate FILE     check a scoring model file
+//	leadscore model show              print the default model
+//
+// Every flag can also be set by an environment variable (LEADSCORE_ and the
+// flag name in capitals with '-' as '_', e.g. LEADSCORE_BROKERS) or by a
+// YAML config file given with --config whose keys are the flag names.
+// Command-line flags win over the environment, which wins over the file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `leadscore: streaming behavioural lead scoring on Kafka
+
+Usage:
+  leadscore dev   [flags]          embedded Kafka-protocol broker, synthetic traffic, scorer, archive, metrics
+  leadscore run   [flags]          score touchpoints from a Kafka cluster (--brokers)
+  leadscore gen   [flags]          produce synthetic touchpoints, or replay a JSONL file (--file)
+  leadscore model validate FILE... check scoring model files
+  leadscore model show             print the default scoring model
+  leadscore version
+
+Run 'leadscore COMMAND -h' for the flags of a command.
+`
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	// The first SIGINT or SIGTERM starts a graceful stop; a second one
+	// exits at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		fmt.Fprintln(os.Stderr, "leadscore: second signal, exiting now")
+		os.Exit(1)
+	}()
+
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(ctx, args[1:])
+	case "dev":
+		err = cmdDev(ctx, args[1:])
+	case "gen":
+		err = cmdGen(ctx, args[1:])
+	case "model":
+		err = cmdModel(args[1:])
+	case "version", "--version", "-version":
+		fmt.Println("leadscore", version)
+	case "help", "-h", "--help", "-help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "leadscore: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, "leadscore:", err)
+		return 2
+	default:
+		fmt.Fprintln(os.Stderr, "leadscore:", err)
+		return 1
+	}
+}
+
+// usageError is a mistake in the command line or configuration: exit 2.
+type usageError struct{ error }

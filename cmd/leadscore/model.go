@@ -1,0 +1,41 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/leadscore/leadscore/models"
+)
+
+// cmdModel checks model files or prints the default model.
+func cmdModel(args []string) error {
+	if len(args) == 0 {
+		return usageError{errors.New("model: want 'model validate FILE...' or 'model show'")}
+	}
+	switch args[0] {
+	case "show":
+		_, err := os.Stdout.Write(models.DefaultYAML())
+		return err
+	case "validate":
+		if len(args) < 2 {
+			return usageError{errors.New("model validate: no file given")}
+		}
+		failed := 0
+		for _, path := range args[1:] {
+			m, err := models.Load(path)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				failed++
+				continue
+			}
+			fmt.Printf("%s: ok: model %s version %s: %d rules, %d fit rules, half-life %v, mql %g, rearm %g\n",
+				path, m.Name, m.Version, len(m.Rules), len(m.Fit), m.HalfLife, m.Thresholds.MQL, m.Thresholds.Rearm)
+		}
+		if failed > 0 {
+			return fmt.Errorf("model validate: %d of %d files have errors", failed, len(args)-1)
+		}
+		return nil
+	}
+	return usageError{fmt.Errorf("model: unknown subcommand %q", args[0])}
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/leadscore/leadscore/ingest"
+	"github.com/leadscore/leadscore/sinks/archive"
+)
+
+// pipelineFlags are the settings of the scorer and the archiver, shared by
+// run and dev.
+type pipelineFlags struct {
+	kafka kafkaFlags
+	logs  logFlags
+
+	group           string
+	transactionalID string
+	topics          ingest.Topics
+	model           string
+	inputFormat     string
+	maxValueBytes   int
+	commitInterval  time.Duration
+	txnTimeout      time.Duration
+	shutdownTimeout time.Duration
+	createTopics    bool
+	partitions      int
+	replication     int
+
+	archiveDir          string
+	archiveGroup        string
+	archiveRollRecords  int
+	archiveRollBytes    int64
+	archiveRollInterval time.Duration
+	archiveFlushIdle    time.Duration
+
+	metricsAddr string
+}
+
+func (f *pipelineFlags) register(fs *flag.FlagSet, defBrokers, defArchive, defMetrics string) {
+	f.kafka.register(fs, defBrokers)
+	f.logs.register(fs)
+	fs.StringVar(&f.group, "group", "leadscore", "consumer group of the scorers")
+	fs.StringVar(&f.transactionalID, "transactional-id", "", "transactional id of this instance; unique per live instance (default leadscore-<hostname>)")
+	fs.StringVar(&f.topics.Touchpoints, "topic-touchpoints", ingest.DefaultTouchpointsTopic, "input topic of touchpoints")
+	fs.StringVar(&f.topics.MQL, "topic-mql", ingest.DefaultMQLTopic, "output topic of MQL events")
+	fs.StringVar(&f.topics.DLQ, "topic-dlq", ingest.DefaultDLQTopic, "dead-letter topic")
+	fs.StringVar(&f.topics.State, "topic-state", ingest.DefaultStateTopic, "compacted changelog of lead state (same partition count as the input)")
+	fs.StringVar(&f.topics.Scored, "topic-scored", ingest.DefaultScoredTopic, "topic of scored touchpoints, read by the archiver")
+	fs.StringVar(&f.model, "model", "", "scoring model YAML `file` (default: the embedded default model)")
+	fs.StringVar(&f.inputFormat, "input-format", "auto", "touchpoint format: auto, json, segment or cloudevents")
+	fs.IntVar(&f.maxValueBytes, "max-value-bytes", 1<<20, "largest touchpoint value accepted; larger ones are dead-lettered")
+	fs.DurationVar(&f.commitInterval, "commit-interval", 100*time.Millisecond, "how long a transaction stays open")
+	fs.DurationVar(&f.txnTimeout, "transaction-timeout", 10*time.Second, "broker-side transaction timeout")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "bound on the final commit and flush at shutdown")
+	fs.BoolVar(&f.createTopics, "create-topics", true, "create missing topics (else a missing topic is an error)")
+	fs.IntVar(&f.partitions, "partitions", 12, "partitions of a created input topic")
+	fs.IntVar(&f.replication, "replication-factor", -1, "replication factor of created topics (-1: broker default)")
+	fs.StringVar(&f.archiveDir, "archive-dir", defArchive, "Parquet archive `directory` (empty: no archiver in this process)")
+	fs.StringVar(&f.archiveGroup, "archive-group", "leadscore-archiver", "consumer group of the archivers")
+	fs.IntVar(&f.archiveRollRecords, "archive-roll-records", 100000, "records per partition after which archive files are closed")
+	fs.Int64Var(&f.archiveRollBytes, "archive-roll-bytes", 64<<20, "input bytes per partition after which archive files are closed")
+	fs.DurationVar(&f.archiveRollInterval, "archive-roll-interval", 10*time.Minute, "record time spanned by one archive file at most")
+	fs.DurationVar(&f.archiveFlushIdle, "archive-flush-idle", 30*time.Second, "wall-clock time without records after which open archive files are closed")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", defMetrics, "`address` of the /metrics, /healthz and /readyz endpoint (empty: off)")
+}
+
+// components are the running parts of a process: each one an actor of the
+// errgroup.
+type components struct {
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	pipeline *ingest.Pipeline
+	archiver *archive.Archiver
+	http     *http.Server
+	httpLn   net.Listener
+}
+
+// build validates the settings and builds the scorer, the archiver and the
+// metrics endpoint; it creates missing topics when allowed.
+func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log *slog.Logger) (*components, error) {
+	kopts, err := f.kafka.opts()
+	if err != nil {
+		return nil, err
+	}
+	model, err := loadModel(f.model)
+	if err != nil {
+		return nil, err
+	}
+	format, err := ingest.ParseFormat(f.inputFormat)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--input-format: %w", err)}
+	}
+	if err := f.ensureTopics(ctx, kopts); err != nil {
+		return nil, err
+	}
+	clientOpts := withClientMetrics(kopts, reg)
+	c := &components{log: log, reg: reg}
+	c.pipeline, err = ingest.New(ingest.Config{
+		Kafka:              clientOpts,
+		Group:              f.group,
+		TransactionalID:    f.transactionalID,
+		Topics:             f.topics,
+		Model:              model,
+		Decoder:            ingest.DecoderConfig{Format: format, MaxValueBytes: f.maxValueBytes},
+		CommitInterval:     f.commitInterval,
+		TransactionTimeout: f.txnTimeout,
+		ShutdownTimeout:    f.shutdownTimeout,
+		Logger:             log,
+		Registerer:         reg,
+	})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if f.archiveDir != "" {
+		c.archiver, err = archive.New(archive.Config{
+			Kafka:        clientOpts,
+			Group:        f.archiveGroup,
+			ScoredTopic:  f.topics.Scored,
+			MQLTopic:     f.topics.MQL,
+			DLQTopic:     f.topics.DLQ,
+			Dir:          f.archiveDir,
+			RollRecords:  f.archiveRollRecords,
+			RollBytes:    f.archiveRollBytes,
+			RollInterval: f.archiveRollInterval,
+			FlushIdle:    f.archiveFlushIdle,
+			Logger:       log,
+			Registerer:   reg,
+		})
+		if err != nil {
+			return nil, usageError{err}
+		}
+	}
+	if f.metricsAddr != "" {
+		ln, err := net.Listen("tcp", f.metricsAddr)
+		if err != nil {
+			return nil, fmt.Errorf("--metrics-addr: %w", err)
+		}
+		c.httpLn = ln
+		c.http = &http.Server{Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second}
+	}
+	return c, nil
+}
+
+func (f *pipelineFlags) ensureTopics(ctx context.Context, kopts []kgo.Opt) error {
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := ingest.EnsureTopics(ctx, kadm.NewClient(cl), f.topics, ingest.TopicPlan{
+		Partitions:        int32(f.partitions),
+		ReplicationFactor: int16(f.replication),
+		Create:            f.createTopics,
+	}); err != nil {
+		return fmt.Errorf("%w (brokers %s)", err, f.kafka.brokers)
+	}
+	return nil
+}
+
+func (c *components) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{Registry: c.reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !c.pipeline.Ready() {
+			http.Error(w, "not ready: joining the group or restoring state", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// run runs every component until ctx is done or one of them fails.
+func (c *components) run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.pipeline.Run(ctx) })
+	if c.archiver != nil {
+		g.Go(func() error { return c.archiver.Run(ctx) })
+	}
+	if c.http != nil {
+		g.Go(func() error {
+			err := c.http.Serve(c.httpLn)
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("metrics endpoint: %w", err)
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return c.http.Shutdown(sctx)
+		})
+	}
+	return g.Wait()
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func cmdRun(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var f pipelineFlags
+	f.register(fs, "", "", ":9464")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := f.logs.logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	c, err := f.build(ctx, newRegistry(), log)
+	if err != nil {
+		return err
+	}
+	log.Info("leadscore running", "brokers", f.kafka.brokers, "metrics", f.metricsAddr, "archive", f.archiveDir)
+	return c.run(ctx)
+}

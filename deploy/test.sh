@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` runs it on a fresh machine:
+#   1. installs what the tests need: kcat (Debian package), the Python
+#      packages of deploy/requirements-test.txt (pip), the Kafka jars (Maven,
+#      through deploy/kafka.sh);
+#   2. finds a real Kafka broker: KAFKA_BROKERS if set; else a testcontainers
+#      Kafka when a Docker engine answers (the Go harness starts it); else the
+#      local broker of deploy/kafka.sh, started here and stopped at the end;
+#   3. runs go vet, the Go tests with -race and the invariants build tag
+#      (unit, integration and interop), and the Python tests;
+#   4. says which broker it used.
+# With CI=true a missing real broker fails the run instead of skipping the
+# integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOFLAGS=-mod=mod
+
+log() { printf '\n== %s: %s\n' "$(date +%H:%M:%S)" "$*"; }
+stage_start=$(date +%s)
+stage() { # name: print how long the previous stage took
+  local now; now=$(date +%s)
+  printf '   (%ss)\n' "$((now - stage_start))"
+  stage_start=$now
+  log "$1"
+}
+
+install_deps() {
+  log "dependencies"
+  if ! command -v kcat >/dev/null 2>&1; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing kcat (Debian package)"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq kcat >/dev/null
+  fi
+  kcat -V 2>&1 | head -1
+  if ! python3 -c 'import pyarrow, duckdb, pandas, confluent_kafka, jsonschema, yaml, pytest' 2>/dev/null; then
+    echo "installing Python packages (deploy/requirements-test.txt)"
+    python3 -m pip install -q --disable-pip-version-check -r deploy/requirements-test.txt
+  fi
+  python3 -c 'import pyarrow, duckdb, confluent_kafka; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__, "confluent-kafka", confluent_kafka.version()[0])'
+}
+
+if [ "${1:-}" = "--deps-only" ]; then
+  install_deps
+  bash deploy/kafka.sh fetch
+  exit 0
+fi
+
+install_deps
+
+started_broker=""
+broker_desc=""
+if [ -n "${KAFKA_BROKERS:-}" ]; then
+  broker_desc="KAFKA_BROKERS=${KAFKA_BROKERS} (from the environment)"
+elif docker info >/dev/null 2>&1; then
+  broker_desc="a Kafka container started by testcontainers-go"
+else
+  stage "real Apache Kafka broker (deploy/kafka.sh)"
+  if ! bash deploy/kafka.sh status >/dev/null 2>&1; then
+    started_broker=yes
+  fi
+  bash deploy/kafka.sh up
+  KAFKA_BROKERS=$(bash deploy/kafka.sh bootstrap)
+  export KAFKA_BROKERS
+  broker_desc="real Apache Kafka $(bash deploy/kafka.sh version 2>/dev/null || true) at ${KAFKA_BROKERS} (deploy/kafka.sh, KRaft, single node)"
+fi
+cleanup() {
+  if [ -n "$started_broker" ]; then
+    bash deploy/kafka.sh down || true
+  fi
+}
+trap cleanup EXIT
+
+stage "go vet"
+go vet ./...
+
+stage "go test (race detector, invariants, integration and interop)"
+go test -race -tags invariants -count=1 -timeout 20m ./... 2>&1 | tee /tmp/leadscore-gotest.log | grep -v '^=== \(RUN\|PAUSE\|CONT\)' || {
+  echo "go test failed; full log in /tmp/leadscore-gotest.log"
+  exit 1
+}
+
+stage "python tests (independent reference implementation of SCORING.md)"
+python3 -m pytest -q bench/reference
+
+stage "done"
+echo "broker used: ${broker_desc}"

@@ -1,0 +1,139 @@
+package ingest
+
+// Event times. Two forms are accepted, both giving Unix milliseconds UTC:
+//
+//   - an RFC 3339 string, exactly the grammar of Go's time.RFC3339Nano
+//     fast path: "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)", with
+//     upper-case T and Z, any number of fraction digits (truncated, not
+//     rounded, to milliseconds), day checked against the month (leap years
+//     included), seconds 00-59 (no leap second), offset hours 00-23;
+//   - a JSON integer of milliseconds since the Unix epoch: digits only, no
+//     fraction or exponent (1.7e12 and 1700000000000.0 are rejected, so a
+//     value in seconds or a float is not silently misread).
+//
+// Both must fall in [1970-01-01T00:00:00Z, 9999-12-31T23:59:59.999Z]:
+// negative epochs are rejected.
+
+// maxEventMillis is 9999-12-31T23:59:59.999Z.
+const maxEventMillis = 253402300799999
+
+// parseRFC3339Millis parses s as described above.
+func parseRFC3339Millis(s string) (int64, bool) {
+	if len(s) < len("2006-01-02T15:04:05Z") {
+		return 0, false
+	}
+	if s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	year, ok1 := atoiN(s[0:4])
+	month, ok2 := atoiN(s[5:7])
+	day, ok3 := atoiN(s[8:10])
+	hour, ok4 := atoiN(s[11:13])
+	minute, ok5 := atoiN(s[14:16])
+	sec, ok6 := atoiN(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour > 23 || minute > 59 || sec > 59 {
+		return 0, false
+	}
+	s = s[19:]
+	var ms int64
+	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
+		n := 1
+		for n < len(s) && isDigit(s[n]) {
+			if n <= 3 {
+				ms = ms*10 + int64(s[n]-'0')
+			}
+			n++
+		}
+		for k := n; k <= 3; k++ { // fewer than 3 digits: scale up
+			ms *= 10
+		}
+		s = s[n:]
+	}
+	var offset int64
+	switch {
+	case len(s) == 1 && s[0] == 'Z':
+	case len(s) == 6 && (s[0] == '+' || s[0] == '-') && s[3] == ':':
+		oh, okh := atoiN(s[1:3])
+		om, okm := atoiN(s[4:6])
+		if !okh || !okm || oh > 23 || om > 59 {
+			return 0, false
+		}
+		offset = int64(oh*60+om) * 60
+		if s[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return 0, false
+	}
+	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec) - offset
+	t := secs*1000 + ms
+	if t < 0 || t > maxEventMillis {
+		return 0, false
+	}
+	return t, true
+}
+
+// parseEpochMillis parses a JSON number token as integral epoch millis.
+func parseEpochMillis(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 15 { // 15 digits hold maxEventMillis
+		return 0, false
+	}
+	var t int64
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false // sign, fraction or exponent
+		}
+		t = t*10 + int64(c-'0')
+	}
+	if t > maxEventMillis {
+		return 0, false
+	}
+	return t, true
+}
+
+// atoiN parses a fixed-width run of decimal digits.
+func atoiN(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if isLeap(year) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the number of days from 1970-01-01 to the given
+// proleptic Gregorian date (Howard Hinnant's days_from_civil algorithm).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400 // y >= -1 here, and -1/400 == 0 is what we want for y in [0, 9999]
+	if y < 0 {
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}

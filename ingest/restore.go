@@ -1,0 +1,182 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leadscore/scorer"
+)
+
+type restoreStats struct {
+	records int64
+	leads   int
+}
+
+// restore rebuilds one engine per partition from the state changelog.
+//
+// The changelog is read read_committed up to its end. A transaction still
+// open on the changelog (the previous owner died or is finishing its last
+// transaction) is waited out first, up to the transaction timeout plus a
+// margin: restoring before it resolves could miss state whose offsets
+// then commit.
+func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, parts []int32) (map[int32]*scorer.Engine, restoreStats, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.RestoreTimeout)
+	defer cancel()
+	var stats restoreStats
+	topic := cfg.Topics.State
+	engines := make(map[int32]*scorer.Engine, len(parts))
+	for _, part := range parts {
+		engines[part] = scorer.NewEngine(cfg.Model)
+	}
+
+	cl, err := kgo.NewClient(append(slices.Clone(cfg.Kafka),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(250*time.Millisecond),
+	)...)
+	if err != nil {
+		return nil, stats, fmt.Errorf("client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	starts, ends, err := stableBounds(ctx, adm, topic, parts, cfg.TransactionTimeout+5*time.Second)
+	if err != nil {
+		return nil, stats, err
+	}
+	pending := make(map[int32]int64) // partition -> end offset still to reach
+	offsets := make(map[int32]kgo.Offset)
+	for _, part := range parts {
+		if ends[part] > starts[part] {
+			pending[part] = ends[part]
+			offsets[part] = kgo.NewOffset().At(starts[part])
+		}
+	}
+	if len(pending) == 0 {
+		return engines, stats, nil
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets})
+
+	lastProgress := time.Now()
+	for len(pending) > 0 {
+		pollCtx, pcancel := context.WithTimeout(ctx, time.Second)
+		fetches := cl.PollFetches(pollCtx)
+		pcancel()
+		if err := ctx.Err(); err != nil {
+			return nil, stats, fmt.Errorf("changelog %s: %d partitions not restored in time: %w", topic, len(pending), err)
+		}
+		var ferr error
+		fetches.EachError(func(_ string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				ferr = fmt.Errorf("changelog %s partition %d: %w", topic, p, err)
+			}
+		})
+		if ferr != nil {
+			return nil, stats, ferr
+		}
+		progressed := false
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			end, ok := pending[fp.Partition]
+			if !ok {
+				return
+			}
+			eng := engines[fp.Partition]
+			for _, r := range fp.Records {
+				progressed = true
+				if r.Offset >= end {
+					break
+				}
+				if r.Attrs.IsControl() {
+					continue
+				}
+				stats.records++
+				if err := eng.Restore(string(r.Key), r.Value); err != nil {
+					// A corrupt changelog record must not stop the partition
+					// for good, nor be silently ignored.
+					log.Error("changelog record not restorable; lead starts afresh",
+						"partition", fp.Partition, "offset", r.Offset, "err", err)
+					m.restoreErrors.Inc()
+				}
+			}
+			if n := len(fp.Records); n > 0 && fp.Records[n-1].Offset >= end-1 {
+				delete(pending, fp.Partition)
+				cl.RemoveConsumePartitions(map[string][]int32{topic: {fp.Partition}})
+			}
+		})
+		m.restoredRecords.Add(float64(stats.records))
+		if progressed {
+			lastProgress = time.Now()
+		} else if time.Since(lastProgress) > 3*time.Second {
+			// The records between the last one seen and the end offset were
+			// all removed (compaction can remove an old transaction marker
+			// at the tail of an idle partition): nothing is left to read.
+			for part := range pending {
+				delete(pending, part)
+			}
+		}
+	}
+	for _, eng := range engines {
+		stats.leads += eng.Len()
+	}
+	m.restoredLeads.Add(float64(stats.leads))
+	return engines, stats, nil
+}
+
+// stableBounds returns the start and end offsets of the changelog
+// partitions once no transaction is open on them (last stable offset equals
+// the high watermark), waiting at most wait.
+func stableBounds(ctx context.Context, adm *kadm.Client, topic string, parts []int32, wait time.Duration) (starts, ends map[int32]int64, err error) {
+	deadline := time.Now().Add(wait)
+	starts, ends = make(map[int32]int64), make(map[int32]int64)
+	for {
+		so, err := adm.ListStartOffsets(ctx, topic)
+		if err == nil {
+			err = so.Error()
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("changelog %s start offsets: %w", topic, err)
+		}
+		hwm, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = hwm.Error()
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("changelog %s end offsets: %w", topic, err)
+		}
+		lso, err := adm.ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = lso.Error()
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("changelog %s stable offsets: %w", topic, err)
+		}
+		stable := true
+		for _, part := range parts {
+			s, ok1 := so.Lookup(topic, part)
+			h, ok2 := hwm.Lookup(topic, part)
+			l, ok3 := lso.Lookup(topic, part)
+			if !ok1 || !ok2 || !ok3 {
+				return nil, nil, fmt.Errorf("changelog %s has no partition %d: it must have as many partitions as the input topic", topic, part)
+			}
+			starts[part], ends[part] = s.Offset, l.Offset
+			if l.Offset < h.Offset {
+				stable = false
+			}
+		}
+		if stable || time.Now().After(deadline) {
+			return starts, ends, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

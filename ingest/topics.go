@@ -1,0 +1,133 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TopicPlan says how EnsureTopics creates missing topics.
+type TopicPlan struct {
+	// Partitions for a missing input topic. Default 12. An existing input
+	// topic keeps its count; the state and scored topics always get the
+	// input's count.
+	Partitions int32
+	// ReplicationFactor for created topics; -1 (the default, from 0) lets
+	// the broker choose.
+	ReplicationFactor int16
+	// Create missing topics; when false a missing topic is an error.
+	Create bool
+}
+
+// EnsureTopics checks the pipeline's topics and, when plan.Create is set,
+// creates the missing ones: the state changelog compacted, the dead-letter
+// topic able to take any input value plus headers. It fails with a clear
+// error when a topic is missing and may not be created, or when the state
+// or scored topic has fewer partitions than the input (their partitions
+// are the input's).
+func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, plan TopicPlan) error {
+	t.setDefaults()
+	if plan.Partitions <= 0 {
+		plan.Partitions = 12
+	}
+	if plan.ReplicationFactor == 0 {
+		plan.ReplicationFactor = -1
+	}
+	details, err := adm.ListTopics(ctx, t.Touchpoints, t.MQL, t.DLQ, t.State, t.Scored)
+	if err != nil {
+		return fmt.Errorf("ingest: list topics: %w", err)
+	}
+	count := func(topic string) (int32, bool) {
+		d, ok := details[topic]
+		if !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			return 0, false
+		}
+		return int32(len(d.Partitions)), true
+	}
+	create := func(topic string, parts int32, configs map[string]*string) error {
+		if !plan.Create {
+			return fmt.Errorf("ingest: topic %q does not exist (create it with %d partitions, or allow creation)", topic, parts)
+		}
+		resp, err := adm.CreateTopic(ctx, parts, plan.ReplicationFactor, configs, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("ingest: create topic %q: %w", topic, err)
+		}
+		return nil
+	}
+	in, ok := count(t.Touchpoints)
+	if !ok {
+		in = plan.Partitions
+		if err := create(t.Touchpoints, in, nil); err != nil {
+			return err
+		}
+	}
+	str := func(s string) *string { return &s }
+	coPartitioned := map[string]map[string]*string{
+		t.State: {
+			"cleanup.policy":     str("compact"),
+			"min.compaction.lag.ms": str("0"),
+			"segment.bytes":      str(strconv.Itoa(64 << 20)),
+		},
+		t.Scored: nil,
+	}
+	for _, topic := range []string{t.State, t.Scored} {
+		n, ok := count(topic)
+		if !ok {
+			if err := create(topic, in, coPartitioned[topic]); err != nil {
+				return err
+			}
+			continue
+		}
+		if n < in {
+			return fmt.Errorf("ingest: topic %q has %d partitions but the input %q has %d: they must have the same number", topic, n, t.Touchpoints, in)
+		}
+	}
+	others := map[string]map[string]*string{
+		t.MQL: nil,
+		t.DLQ: {"max.message.bytes": str(strconv.Itoa(maxRecordBytes))},
+	}
+	for _, topic := range []string{t.MQL, t.DLQ} {
+		if _, ok := count(topic); !ok {
+			if err := create(topic, in, others[topic]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// partitioner sends records of the co-partitioned topics (state, scored)
+// to the partition set on the record, the input partition they come from,
+// and hashes the key for the others.
+type partitioner struct {
+	manual      map[string]bool
+	manualPart  kgo.Partitioner
+	keyedPart   kgo.Partitioner
+}
+
+func newPartitioner(coPartitioned ...string) kgo.Partitioner {
+	p := partitioner{
+		manual:     make(map[string]bool),
+		manualPart: kgo.ManualPartitioner(),
+		keyedPart:  kgo.StickyKeyPartitioner(nil),
+	}
+	for _, t := range coPartitioned {
+		p.manual[t] = true
+	}
+	return p
+}
+
+func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	if p.manual[topic] {
+		return p.manualPart.ForTopic(topic)
+	}
+	return p.keyedPart.ForTopic(topic)
+}

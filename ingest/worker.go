@@ -1,0 +1,260 @@
+package ingest
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leadscore/scorer"
+	"github.com/leadscore/leadscore/sinks/archive"
+	"github.com/leadscore/leadscore/sinks/mqlout"
+)
+
+// Dead-letter headers. The record's key, value and own headers are kept
+// unchanged; these are appended.
+const (
+	HeaderReason          = "leadscore.reason"
+	HeaderDetail          = "leadscore.detail"
+	HeaderSourceTopic     = "leadscore.source.topic"
+	HeaderSourcePartition = "leadscore.source.partition"
+	HeaderSourceOffset    = "leadscore.source.offset"
+)
+
+// maxRecordBytes bounds one produced record batch. Dead letters carry the
+// input value unchanged, so this is above any value the input topic takes
+// by default (1 MiB) plus headers.
+const maxRecordBytes = 16 << 20
+
+type batch struct {
+	records []*kgo.Record
+	now     time.Time
+	done    *sync.WaitGroup
+}
+
+// worker owns one partition: its engine and decoder are touched by its
+// goroutine only, while a batch is in flight; the pipeline's loop touches
+// them between batches (changelog, commit, rollback), never concurrently.
+type worker struct {
+	p         *Pipeline
+	partition int32
+	eng       *scorer.Engine
+	dec       *Decoder
+	work      chan batch
+	quit      chan struct{}
+	exited    chan struct{}
+
+	tp  scorer.Touchpoint
+	res scorer.Result
+	row archive.TouchpointRow
+
+	slab    []byte
+	records []kgo.Record
+
+	// counts since the last transaction ended; added to the metrics only
+	// when it commits, so that the metrics count each touchpoint once.
+	c counts
+}
+
+type counts struct {
+	consumed, scored, duplicates, mqls int
+	deadLetters                        map[Reason]int
+	latency                            []float64
+}
+
+func newWorker(p *Pipeline, part int32, eng *scorer.Engine) (*worker, error) {
+	dec, err := NewDecoder(p.cfg.Decoder)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{
+		p:         p,
+		partition: part,
+		eng:       eng,
+		dec:       dec,
+		work:      make(chan batch),
+		quit:      make(chan struct{}),
+		exited:    make(chan struct{}),
+		c:         counts{deadLetters: make(map[Reason]int)},
+	}
+	w.row.ModelName = p.cfg.Model.Name
+	w.row.ModelVersion = p.cfg.Model.Version
+	w.row.SourceTopic = p.cfg.Topics.Touchpoints
+	w.row.SourcePartition = part
+	go w.run()
+	return w, nil
+}
+
+func (w *worker) run() {
+	defer close(w.exited)
+	for {
+		select {
+		case b := <-w.work:
+			for _, r := range b.records {
+				w.handle(r, b.now)
+			}
+			b.done.Done()
+		case <-w.quit:
+			return
+		}
+	}
+}
+
+// stop ends the worker's goroutine and waits for it. Never called while a
+// batch is in flight.
+func (w *worker) stop() {
+	close(w.quit)
+	<-w.exited
+}
+
+func (w *worker) handle(r *kgo.Record, now time.Time) {
+	w.c.consumed++
+	if err := w.dec.Decode(r.Key, r.Value, r.Headers, &w.tp); err != nil {
+		de, ok := err.(*DecodeError)
+		if !ok {
+			de = &DecodeError{Reason: ReasonInvalidJSON, Detail: err.Error()}
+		}
+		w.deadLetter(r, de.Reason, de.Error())
+		return
+	}
+	w.eng.Apply(&w.tp, now.UnixMilli(), &w.res)
+	switch w.res.Outcome {
+	case scorer.Duplicate:
+		w.c.duplicates++
+		return
+	case scorer.TooLate:
+		w.deadLetter(r, ReasonTooLate, "ingest: too_late: occurred_at "+
+			time.UnixMilli(w.tp.OccurredAt).UTC().Format(time.RFC3339Nano)+
+			" is more than max_lateness before the lead's latest event")
+		return
+	case scorer.Future:
+		w.deadLetter(r, ReasonFuture, "ingest: future: occurred_at "+
+			time.UnixMilli(w.tp.OccurredAt).UTC().Format(time.RFC3339Nano)+
+			" is more than max_future_skew after the wall clock "+now.UTC().Format(time.RFC3339Nano))
+		return
+	}
+	w.c.scored++
+	if !r.Timestamp.IsZero() {
+		if len(w.c.latency) < 64 {
+			w.c.latency = append(w.c.latency, now.Sub(r.Timestamp).Seconds())
+		}
+	}
+
+	row := &w.row
+	row.EventID = w.tp.EventID
+	row.LeadID = w.tp.Lead()
+	row.AnonymousID = w.tp.AnonymousID
+	row.AccountID = w.tp.AccountID
+	row.Type = w.tp.Type
+	row.Channel = w.tp.Channel
+	row.Campaign = w.tp.Campaign
+	row.OccurredAt = time.UnixMilli(w.tp.OccurredAt).UTC()
+	row.Properties = bytesString(w.tp.RawProperties)
+	row.Traits = bytesString(w.tp.RawTraits)
+	row.Rule = w.res.Rule
+	row.Points = w.res.Points
+	row.Engagement = w.res.Engagement
+	row.Fit = w.res.Fit
+	row.TriggeredMQL = w.res.Qualified
+	row.MQLID = ""
+	row.SourceOffset = r.Offset
+	if w.res.Qualified {
+		row.MQLID = w.res.MQL.MQLID
+		w.emitMQL(now)
+	}
+	start := len(w.slab)
+	w.slab = row.AppendJSON(w.slab)
+	value := w.slab[start:len(w.slab):len(w.slab)]
+	w.produce(w.p.cfg.Topics.Scored, w.partition, []byte(row.LeadID), value, nil)
+	w.reserve()
+}
+
+func (w *worker) emitMQL(now time.Time) {
+	w.res.MQL.EmittedAt = now.UTC()
+	r, err := mqlout.Record(w.p.cfg.Topics.MQL, &w.res.MQL)
+	if err != nil {
+		// Only NaN or Inf scores could fail to encode; the model loader
+		// rejects non-finite points, so this is a bug. Fail the
+		// transaction rather than lose the MQL.
+		w.p.produceErr.CompareAndSwap(nil, &err)
+		return
+	}
+	w.c.mqls++
+	w.p.sess.Produce(context.Background(), r, w.p.promise)
+}
+
+func (w *worker) deadLetter(r *kgo.Record, reason Reason, detail string) {
+	w.c.deadLetters[reason]++
+	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+5)
+	headers = append(headers, r.Headers...)
+	headers = append(headers,
+		kgo.RecordHeader{Key: HeaderReason, Value: []byte(reason)},
+		kgo.RecordHeader{Key: HeaderDetail, Value: []byte(detail)},
+		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
+		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
+	)
+	w.produce(w.p.cfg.Topics.DLQ, -1, r.Key, r.Value, headers)
+}
+
+// produce sends one record in the open transaction. partition < 0 lets the
+// key choose it.
+func (w *worker) produce(topic string, partition int32, key, value []byte, headers []kgo.RecordHeader) {
+	if len(w.records) == 0 {
+		w.records = make([]kgo.Record, 256)
+	}
+	r := &w.records[0]
+	w.records = w.records[1:]
+	r.Topic = topic
+	r.Partition = max(partition, 0)
+	r.Key = key
+	r.Value = value
+	r.Headers = headers
+	w.p.sess.Produce(context.Background(), r, w.p.promise)
+}
+
+// reserve keeps room in the slab the scored rows are encoded into; rows
+// stay referenced by their records until produced, so a full slab is
+// replaced, never reused.
+func (w *worker) reserve() {
+	const slabSize = 1 << 20
+	if cap(w.slab)-len(w.slab) < 16<<10 {
+		w.slab = make([]byte, 0, slabSize)
+	}
+}
+
+func (w *worker) flushMetrics(m *metrics) {
+	m.consumed.Add(float64(w.c.consumed))
+	m.scored.Add(float64(w.c.scored))
+	m.duplicates.Add(float64(w.c.duplicates))
+	m.mqls.Add(float64(w.c.mqls))
+	for reason, n := range w.c.deadLetters {
+		if n > 0 {
+			m.deadLetters.WithLabelValues(string(reason)).Add(float64(n))
+		}
+	}
+	for _, l := range w.c.latency {
+		m.latency.Observe(l)
+	}
+	w.dropMetrics()
+}
+
+func (w *worker) dropMetrics() {
+	w.c.consumed, w.c.scored, w.c.duplicates, w.c.mqls = 0, 0, 0, 0
+	clear(w.c.deadLetters)
+	w.c.latency = w.c.latency[:0]
+}
+
+// bytesString views b as a string without copying. The row it goes into
+// is encoded before b's buffer is reused.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+func partLabel(i int32) string { return strconv.FormatInt(int64(i), 10) }

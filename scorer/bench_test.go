@@ -1,0 +1,249 @@
+package scorer
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/leadscore/leadscore/models"
+)
+
+// benchModel is a realistic model: a dozen rules over the usual types,
+// some with property globs and caps, three fit rules.
+func benchModel() *models.Model {
+	f := func(v float64) *float64 { return &v }
+	return &models.Model{
+		Name: "bench", Version: "1",
+		HalfLife: 14 * 24 * time.Hour, MaxLateness: 7 * 24 * time.Hour,
+		MaxFutureSkew: 5 * time.Minute, DedupeWindow: 24 * time.Hour,
+		TopContributors: 5,
+		Rules: []models.Rule{
+			{Type: "page_view", Points: 1, Cap: 10},
+			{Type: "page_view", Properties: []models.PropertyMatch{{Key: "url", Glob: "*/pricing*"}}, Points: 5, Cap: 15},
+			{Type: "page_view", Properties: []models.PropertyMatch{{Key: "url", Glob: "*/docs/*"}}, Points: 2, Cap: 10},
+			{Type: "email_open", Points: 1, Cap: 3},
+			{Type: "email_click", Points: 3, Cap: 9},
+			{Type: "form_submit", Points: 10},
+			{Type: "form_submit", Properties: []models.PropertyMatch{{Key: "form_id", Glob: "contact-*"}}, Points: 20},
+			{Type: "content_download", Points: 8},
+			{Type: "webinar_attended", Points: 15},
+			{Type: "demo_request", Points: 40},
+			{Type: "unsubscribe", Points: -20},
+			{Type: "email_bounce", Channel: "email", Points: -5},
+		},
+		Fit: []models.FitRule{
+			{Trait: "title", Glob: "*VP*", Points: 10},
+			{Trait: "industry", Equals: []string{"software", "saas"}, Points: 5},
+			{Trait: "company_size", Min: f(200), Points: 10},
+		},
+		Thresholds: models.Thresholds{MQL: 100, FitMin: f(10), Rearm: 30, Cooldown: 7 * 24 * time.Hour},
+	}
+}
+
+// benchStream generates touchpoints for nLeads leads, one second of event
+// time apart, with a mix of types close to real traffic.
+type benchStream struct {
+	rng    *rand.Rand
+	leads  []string
+	ids    []string
+	tps    []Touchpoint
+	traits [][]Attr
+	t0     int64
+	i      int64
+	buf    []byte
+	zipf   *rand.Zipf // when set, picks leads with a skew; else uniformly
+}
+
+func newBenchStream(nLeads, nIDs int) *benchStream {
+	s := &benchStream{rng: rand.New(rand.NewPCG(1, 2)), t0: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()}
+	for i := range nLeads {
+		s.leads = append(s.leads, fmt.Sprintf("lead-%07d@example.com", i))
+	}
+	for i := range nIDs {
+		s.ids = append(s.ids, fmt.Sprintf("evt-%016x", i))
+	}
+	type kind struct {
+		weight int
+		tp     Touchpoint
+	}
+	kinds := []kind{
+		{50, Touchpoint{Type: "page_view", Channel: "web", Props: []Attr{{"url", "https://acme.test/blog/post"}}}},
+		{10, Touchpoint{Type: "page_view", Channel: "web", Props: []Attr{{"url", "https://acme.test/pricing"}}}},
+		{8, Touchpoint{Type: "page_view", Channel: "web", Props: []Attr{{"url", "https://acme.test/docs/api"}}}},
+		{12, Touchpoint{Type: "email_open", Channel: "email", Campaign: "nurture-q1"}},
+		{6, Touchpoint{Type: "email_click", Channel: "email", Campaign: "nurture-q1"}},
+		{3, Touchpoint{Type: "form_submit", Channel: "web", Props: []Attr{{"form_id", "newsletter"}}}},
+		{1, Touchpoint{Type: "form_submit", Channel: "web", Props: []Attr{{"form_id", "contact-sales"}}}},
+		{3, Touchpoint{Type: "content_download", Channel: "web", Campaign: "ebook-2026"}},
+		{2, Touchpoint{Type: "webinar_attended", Channel: "event", Campaign: "webinar-march"}},
+		{1, Touchpoint{Type: "demo_request", Channel: "sales"}},
+		{1, Touchpoint{Type: "unsubscribe", Channel: "email"}},
+		{1, Touchpoint{Type: "email_bounce", Channel: "email"}},
+		{2, Touchpoint{Type: "social_like", Channel: "social"}},
+	}
+	for _, k := range kinds {
+		for range k.weight {
+			s.tps = append(s.tps, k.tp)
+		}
+	}
+	titles := []string{"VP Marketing", "Engineer", "CTO", "Analyst"}
+	for i := range nLeads {
+		s.traits = append(s.traits, []Attr{
+			{"title", titles[i%len(titles)]},
+			{"industry", []string{"software", "retail", "saas"}[i%3]},
+			{"company_size", fmt.Sprint(50 + i%500)},
+		})
+	}
+	return s
+}
+
+// next fills tp with the next touchpoint and returns the wall clock.
+func (s *benchStream) next(tp *Touchpoint) int64 {
+	s.i++
+	var li int
+	if s.zipf != nil {
+		li = int(s.zipf.Uint64())
+	} else {
+		li = s.rng.IntN(len(s.leads))
+	}
+	*tp = s.tps[s.rng.IntN(len(s.tps))]
+	// Like the decoder, put the ids in a reused buffer: the engine sees
+	// strings that are hot in the cache and must copy what it keeps.
+	s.buf = append(append(s.buf[:0], s.leads[li]...), s.ids[s.i%int64(len(s.ids))]...)
+	nl := len(s.leads[li])
+	tp.LeadID = unsafe.String(&s.buf[0], nl)
+	tp.EventID = unsafe.String(&s.buf[nl], len(s.buf)-nl)
+	tp.OccurredAt = s.t0 + s.i*1000 - s.rng.Int64N(60_000) // up to a minute out of order
+	if s.i%10 == 0 {
+		tp.Traits = s.traits[li]
+	}
+	return s.t0 + s.i*1000
+}
+
+const benchCommitEvery = 4096
+
+// BenchmarkApply measures steady state: 100k known leads picked uniformly
+// at random (the worst case for the CPU caches), the realistic mix above, a
+// Commit every 4096 events (so nearly every event pays for the undo record
+// of its lead's first change in the transaction).
+func BenchmarkApply(b *testing.B) { benchmarkApply(b, false, false) }
+
+// BenchmarkApplyTxn is BenchmarkApply plus AppendDirty before each Commit:
+// the engine's whole cost per event in the pipeline, changelog encoding
+// included.
+func BenchmarkApplyTxn(b *testing.B) { benchmarkApply(b, true, false) }
+
+// BenchmarkApplySkewed is BenchmarkApply with leads picked from a Zipf
+// distribution (s = 1.1): a few active leads make most of the traffic, as
+// in real sessions.
+func BenchmarkApplySkewed(b *testing.B) { benchmarkApply(b, false, true) }
+
+// steadyEngine is an engine and stream built once per distribution and
+// shared by the benchmarks: 100k leads, each known, with its slices at
+// their steady size.
+type steadyEngine struct {
+	e           *Engine
+	s           *benchStream
+	heapPerLead float64
+}
+
+var steady = map[bool]*steadyEngine{}
+
+func steadyState(skewed bool) *steadyEngine {
+	if st := steady[skewed]; st != nil {
+		return st
+	}
+	s := newBenchStream(100_000, 1<<20+7)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	e := NewEngine(benchModel())
+	var tp Touchpoint
+	var res Result
+	for i := range 1_500_000 { // every lead known, slices at their steady size
+		now := s.next(&tp)
+		e.Apply(&tp, now, &res)
+		if i%benchCommitEvery == 0 {
+			e.Commit()
+		}
+	}
+	e.Commit()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if skewed {
+		s.zipf = rand.NewZipf(s.rng, 1.1, 1, uint64(len(s.leads)-1))
+	}
+	st := &steadyEngine{e: e, s: s, heapPerLead: float64(after.HeapAlloc-before.HeapAlloc) / float64(e.Len())}
+	steady[skewed] = st
+	return st
+}
+
+func benchmarkApply(b *testing.B, changelog, skewed bool) {
+	st := steadyState(skewed)
+	e, s := st.e, st.s
+	var tp Touchpoint
+	var res Result
+	var bytes int
+	sink := func(_ string, state []byte) { bytes += len(state) }
+	mqls, dirty := 0, 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		now := s.next(&tp)
+		e.Apply(&tp, now, &res)
+		if res.Qualified {
+			mqls++
+		}
+		if i%benchCommitEvery == benchCommitEvery-1 {
+			dirty += e.Dirty()
+			if changelog {
+				e.AppendDirty(sink)
+			}
+			e.Commit()
+		}
+	}
+	dirty += e.Dirty()
+	if changelog {
+		e.AppendDirty(sink)
+	}
+	e.Commit()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(mqls)/float64(b.N), "mqls/event")
+	b.ReportMetric(st.heapPerLead, "heap-bytes/lead")
+	if changelog && dirty > 0 {
+		b.ReportMetric(float64(bytes)/float64(dirty), "state-bytes/lead")
+	}
+}
+
+// BenchmarkApplyNewLeads measures touchpoints that each create a lead.
+func BenchmarkApplyNewLeads(b *testing.B) {
+	s := newBenchStream(1, 1<<20+7)
+	keys := make([]string, 1<<20)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("anon-%016x", i)
+	}
+	e := NewEngine(benchModel())
+	var tp Touchpoint
+	var res Result
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if i%len(keys) == 0 && i > 0 {
+			b.StopTimer()
+			e = NewEngine(benchModel())
+			b.StartTimer()
+		}
+		now := s.next(&tp)
+		tp.LeadID, tp.AnonymousID = "", keys[i%len(keys)]
+		e.Apply(&tp, now, &res)
+		if i%benchCommitEvery == benchCommitEvery-1 {
+			e.Commit()
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -1,0 +1,159 @@
+// Package scorer is the pure scoring engine: it turns touchpoints into
+// per-lead engagement, fit and MQL events following SCORING.md sections 2
+// to 6. It does no I/O and starts no goroutines. The pipeline runs one
+// Engine per Kafka partition on a single goroutine; an Engine has no locks
+// and must not be shared.
+//
+// Apply scores one touchpoint. In steady state (a known lead, no new
+// contributor group, no trait change, no MQL) it does not allocate.
+//
+// # Rules
+//
+// The model's rules are compiled at NewEngine into a table indexed by
+// touchpoint type, each type's rules ordered by number of conditions (most
+// first, file order among equals), so the first rule that matches is the
+// winner SCORING.md 2 asks for. Property conditions are globs: '*' matches
+// any run of bytes including '/', '?' exactly one byte, every other byte
+// itself (no escapes, no classes, case-sensitive). A touchpoint that matches
+// no rule is still applied with 0 points: its time moves the lead's
+// reference time, its event id is remembered, its traits count.
+//
+// # Decay
+//
+// Engagement is E(t) = sum_i p_i * 2^(-(t-t_i)/H) over applied touchpoints
+// with t_i <= t, kept as the pair (E_ref, t_ref) where t_ref is the latest
+// event time applied. See decay for the stable update in both arrival
+// orders. A new lead starts at t_ref = the event time of its first
+// touchpoint. Score reports E_ref decayed to max(at, t_ref): a question about
+// a time before t_ref is answered with E_ref, never with a value decayed
+// backwards (which would grow and could overflow).
+//
+// # Time checks
+//
+// A touchpoint with event time t is "future" when t > now + MaxFutureSkew
+// (checked first, for every lead), and "too_late" when t < t_ref -
+// MaxLateness for a known lead (a new lead is never too late). Exactly at
+// either bound is accepted.
+//
+// # Caps
+//
+// A rule with Cap > 0 gives a lead at most Cap positive points per UTC day
+// of event time (day = floor(t / 86 400 000 ms)). The touchpoint that would
+// pass the cap gets what is left, possibly 0; negative points are never
+// capped and do not give room back. Usage is kept per (rule, day) in the
+// lead's state and dropped once the day ends before t_ref - MaxLateness,
+// when no accepted touchpoint can fall on it any more. Caps make the points
+// of a touchpoint depend on which touchpoints of the same rule and day came
+// before it, so with caps the result is deterministic in the partition order
+// but not independent of it.
+//
+// # Fit
+//
+// Fit rules read the lead's traits. A touchpoint's traits replace the
+// stored value of each trait some fit rule references (the most recently
+// processed value counts, whatever its event time; traits of a duplicate,
+// too_late or future touchpoint are ignored). Fit is the sum of the points
+// of every fit rule whose trait is present and matches: Equals is
+// case-insensitive any-of, Glob as for rules, otherwise a numeric range
+// [Min, Max) on the value parsed as a float (surrounding spaces allowed; an
+// unparseable value or NaN does not match; a nil bound is open). Fit does
+// not decay.
+//
+// # Dedupe window
+//
+// Each applied touchpoint leaves (h, t): a 64-bit FNV-1a hash of its event
+// id and its event time. A later touchpoint of the same lead with the same
+// hash and an event time t' with |t' - t| <= DedupeWindow is a Duplicate:
+// nothing changes, it is not even marked dirty. Entries are kept at least
+// while t >= t_ref - MaxLateness - DedupeWindow (older ones are dropped in
+// batches; they could only match touchpoints that are too late anyway). The
+// guarantee therefore is:
+//
+//   - a redelivery whose event time is within DedupeWindow of the first
+//     delivery's and which is not too_late is always reported Duplicate;
+//   - in particular a redelivery with the same event time is never applied
+//     twice: it is either Duplicate or too_late;
+//   - the same event id with an event time more than DedupeWindow away from
+//     every remembered delivery is a new touchpoint.
+//
+// The guarantee holds for leads with at most 2048 applied touchpoints
+// within MaxLateness + DedupeWindow of event time (about 250 a day with the
+// defaults); beyond that the entry with the oldest event time is forgotten
+// first. The bound keeps a heavy lead's lookups (a linear scan) and its
+// changelog record (about 20 KiB of ids) small. Two different ids collide
+// with probability 2^-64 per pair of the same lead.
+//
+// # Qualification
+//
+// Leads start armed. Before a touchpoint at t is applied, a disarmed lead
+// whose engagement at max(t, t_ref) is below Rearm is armed again. After it
+// is applied, the lead qualifies when it is armed, E_ref >= MQL, fit >=
+// FitMin (when set) and, for a lead that qualified before and a Cooldown >
+// 0, t - (event time of the last MQL) >= Cooldown. A qualifying touchpoint
+// yields exactly one MQL (Result.Qualified) with Sequence one more than the
+// last and disarms the lead. A touchpoint carrying only traits can qualify a
+// lead that was held back by FitMin.
+//
+// The MQL's Score is E_ref after applying and its contributors are the
+// lead's largest positive (type, channel, campaign) groups, decayed to
+// t_ref, which is QualifiedAt unless the trigger was late. Each lead keeps
+// at most 16 groups; when a 17th appears the smallest group is folded into
+// a group of type "(other)", which is listed like any other. Groups sum to
+// E_ref up to rounding.
+//
+// MQLID is a UUID-shaped string: the first 16 bytes of SHA-256 over
+// "leadscore.mql.v1", then the lead key, the sequence and the trigger event
+// id (strings prefixed by their 4-byte big-endian length, the sequence as 8
+// bytes big-endian), with the version nibble set to 8 and the RFC 9562
+// variant bits, in lowercase hex 8-4-4-4-12. The same lead, sequence and
+// trigger always give the same id.
+//
+// # Transactions
+//
+// The pipeline commits MQL events, changelog records and offsets in one
+// Kafka transaction. The engine keeps an undo log from the last Commit or
+// Rollback: a copy of every lead as it was before its first change (struct
+// and slices, no encoding). Dirty and AppendDirty list the changed leads in
+// order of first change, AppendDirty with their encoded state; Commit
+// forgets the undo log; Rollback puts every changed lead back and removes
+// the leads created since. A touchpoint that is not applied (duplicate,
+// too_late, future) changes nothing and dirties nothing. Restore loads
+// changelog records on partition assignment and is refused while leads are
+// dirty.
+//
+// # State encoding
+//
+// A lead's state encodes to a compact, deterministic binary record (the
+// changelog value; the lead key is the record key):
+//
+//	byte     format version, 1
+//	uvarint  flags: 1 armed, 2 the key is a lead id (not an anonymous id)
+//	string   anonymous id (latest non-empty)
+//	string   account id (latest non-empty)
+//	float64  E_ref
+//	varint   t_ref, Unix ms
+//	varint   event time of the last MQL (0 before the first)
+//	uvarint  MQL sequence
+//	uvarint  n, then n cap entries: string rule name, varint day, float64 used
+//	uvarint  n, then n dedupe entries: uint64 hash, varint event time
+//	uvarint  n, then n groups: string type, channel, campaign, float64 points
+//	uvarint  n, then n traits: string name, string value
+//
+// A string is a uvarint length and the bytes; float64 and uint64 are 8
+// bytes little-endian (floats bit-exact). Cap usage and traits are stored
+// by name so that state survives a model change: names the engine's model
+// does not know are dropped on Restore, and fit is recomputed. Restore
+// rejects anything else malformed (unknown version or flag, truncation,
+// trailing bytes, non-finite numbers, implausible counts, duplicate groups)
+// with an error wrapping ErrBadState.
+//
+// # Memory
+//
+// Leads live in one slice of structs indexed through a map from key to
+// slot, with no per-lead map. A lead is a 136-byte struct plus two short
+// slices: one of 16-byte entries holding its contributor groups, cap usage
+// and remembered event ids together (one allocation, few cache lines per
+// touchpoint), and one of its fit traits. Contributor group keys (type,
+// channel, campaign) are interned per engine and never freed, on the
+// assumption that there are few of them.
+package scorer

@@ -1,0 +1,583 @@
+package scorer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// ErrBadState is wrapped by the error Restore returns for a state record
+// it cannot decode.
+var ErrBadState = errors.New("scorer: bad lead state")
+
+// ErrDirty is returned by Restore while the engine has uncommitted
+// changes: state is restored on partition assignment, before any Apply.
+var ErrDirty = errors.New("scorer: restore with uncommitted changes")
+
+const (
+	stateVersion = 1
+
+	maxGroups = 16             // contributor groups per lead
+	maxDedupe = 2048           // remembered event ids per lead
+	maxCaps   = math.MaxUint16 // cap entries per lead
+	maxTraits = 4096           // traits accepted by Restore
+)
+
+// Lead flags. Only flagArmed and flagLeadID are encoded.
+const (
+	flagArmed  = 1 << 0
+	flagLeadID = 1 << 1 // the key is a lead id, not an anonymous id
+	flagsState = flagArmed | flagLeadID
+	flagDirty  = 1 << 7
+)
+
+// lead is the state of one lead. Its variable parts live in two short
+// owned slices: ent holds the contributor groups, then the cap usage, then
+// the remembered event ids, all 16-byte entries in one allocation so that
+// applying a touchpoint touches few cache lines.
+type lead struct {
+	key     string // map key: the lead id, or the anonymous id
+	anon    string
+	account string
+	eRef    float64
+	tRef    int64
+	lastMQL int64 // event time of the last MQL
+	fit     float64
+	seq     uint32 // MQLs emitted
+	flags   uint8
+	nGroups uint8  // ent[:nGroups] are groups
+	nCaps   uint16 // ent[nGroups:nGroups+nCaps] are cap usage; the rest event ids
+	idMin   int64  // smallest event time of the event ids (derived, not encoded)
+	ent     []entry
+	traits  []traitVal
+}
+
+// entry is a contributor group (k: group key id; v: points bits, decayed to
+// t_ref), a cap usage (k: rule << 32 | uint32(day); v: points used bits) or
+// a remembered event id (k: hash; v: event time).
+type entry struct {
+	k, v uint64
+}
+
+func groupEntry(id uint32, points float64) entry { return entry{uint64(id), math.Float64bits(points)} }
+func capEntry(rule uint16, day int64, used float64) entry {
+	return entry{uint64(rule)<<32 | uint64(uint32(int32(day))), math.Float64bits(used)}
+}
+func seenEntry(h uint64, t int64) entry { return entry{h, uint64(t)} }
+
+func (x entry) points() float64 { return math.Float64frombits(x.v) }
+func (x entry) groupID() uint32 { return uint32(x.k) }
+func (x entry) rule() uint16    { return uint16(x.k >> 32) }
+func (x entry) day() int64      { return int64(int32(uint32(x.k))) }
+func (x entry) time() int64     { return int64(x.v) }
+
+func (l *lead) groups() []entry { return l.ent[:l.nGroups] }
+func (l *lead) caps() []entry   { return l.ent[int(l.nGroups) : int(l.nGroups)+int(l.nCaps)] }
+func (l *lead) seenIDs() []entry {
+	return l.ent[int(l.nGroups)+int(l.nCaps):]
+}
+
+type traitVal struct {
+	idx uint16 // index into Engine.traitNames
+	v   string
+}
+
+// seen reports whether an event id with hash h lies within window of t.
+func (l *lead) seen(h uint64, t, window int64) bool {
+	for _, d := range l.seenIDs() {
+		if d.k == h {
+			if dt := d.time(); dt-window <= t && t <= dt+window {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// remember adds (h, t) to the event ids. Entries with event time before
+// minT are no longer needed (a redelivery only they could catch is too late
+// anyway); they are dropped in batches, once the oldest is more than slack
+// before minT. A full list drops its oldest eighth by event time. Both keep
+// the cost per touchpoint constant on average for heavy leads.
+func (l *lead) remember(h uint64, t, minT, slack int64) {
+	base := int(l.nGroups) + int(l.nCaps)
+	ids := l.ent[base:]
+	if len(ids) > 0 && l.idMin < minT-slack {
+		l.dropIDs(minT)
+		ids = l.ent[base:]
+	}
+	if len(ids) >= maxDedupe {
+		lo, hi := ids[0].time(), ids[0].time()
+		for _, d := range ids {
+			lo, hi = min(lo, d.time()), max(hi, d.time())
+		}
+		l.dropIDs(lo + max((hi-lo)/8, 1))
+	}
+	if len(l.ent) == base || t < l.idMin {
+		l.idMin = t
+	}
+	l.ent = append(l.ent, seenEntry(h, t))
+}
+
+// dropIDs forgets the event ids with event time before minT and updates
+// idMin.
+func (l *lead) dropIDs(minT int64) {
+	base := int(l.nGroups) + int(l.nCaps)
+	n := base
+	l.idMin = math.MaxInt64
+	for _, d := range l.ent[base:] {
+		if d.time() >= minT {
+			l.ent[n] = d
+			n++
+			l.idMin = min(l.idMin, d.time())
+		}
+	}
+	l.ent = l.ent[:n]
+}
+
+// capped charges pts (> 0) against rule's cap for day and returns the part
+// that fits.
+func (l *lead) capped(rule uint16, day int64, pts, limit float64) float64 {
+	caps := l.caps()
+	for i := range caps {
+		if c := caps[i]; c.rule() == rule && c.day() == day {
+			used := c.points()
+			give := min(pts, max(limit-used, 0))
+			caps[i] = capEntry(rule, day, used+give)
+			return give
+		}
+	}
+	if l.nCaps == maxCaps { // thousands of capped rules: treat as exhausted
+		return 0
+	}
+	give := min(pts, limit)
+	l.ent = slices.Insert(l.ent, int(l.nGroups)+int(l.nCaps), capEntry(rule, day, give))
+	l.nCaps++
+	return give
+}
+
+// pruneCaps drops cap usage of days before minDay.
+func (l *lead) pruneCaps(minDay int64) {
+	lo, hi := int(l.nGroups), int(l.nGroups)+int(l.nCaps)
+	n := lo
+	for i := lo; i < hi; i++ {
+		if l.ent[i].day() >= minDay {
+			l.ent[n] = l.ent[i]
+			n++
+		}
+	}
+	if n == hi {
+		return
+	}
+	l.ent = append(l.ent[:n], l.ent[hi:]...)
+	l.nCaps = uint16(n - lo)
+}
+
+func (l *lead) trait(idx uint16) (string, bool) {
+	for i := range l.traits {
+		if l.traits[i].idx == idx {
+			return l.traits[i].v, true
+		}
+	}
+	return "", false
+}
+
+// setTrait stores v (copied) and reports whether the value changed.
+func (l *lead) setTrait(idx uint16, v string) bool {
+	for i := range l.traits {
+		if l.traits[i].idx == idx {
+			if l.traits[i].v == v {
+				return false
+			}
+			l.traits[i].v = strings.Clone(v)
+			return true
+		}
+	}
+	l.traits = append(l.traits, traitVal{idx: idx, v: strings.Clone(v)})
+	return true
+}
+
+// create adds a new lead for tp at event time t, marks it dirty as created
+// and returns its slot.
+func (e *Engine) create(tp *Touchpoint, t int64) int32 {
+	slot := e.alloc(strings.Clone(tp.Lead()))
+	l := &e.leads[slot]
+	l.tRef = t
+	l.flags = flagArmed | flagDirty
+	if tp.LeadID != "" {
+		l.flags |= flagLeadID
+	}
+	e.txn = append(e.txn, slot)
+	e.undoRec = append(e.undoRec, undoRec{slot: slot, created: true})
+	return slot
+}
+
+// alloc takes a slot for a new lead with the given (owned) key.
+func (e *Engine) alloc(key string) int32 {
+	var slot int32
+	if n := len(e.free); n > 0 {
+		slot = e.free[n-1]
+		e.free = e.free[:n-1]
+	} else {
+		if len(e.leads) >= math.MaxInt32 {
+			panic("scorer: too many leads")
+		}
+		slot = int32(len(e.leads))
+		e.leads = append(e.leads, lead{})
+	}
+	e.leads[slot] = lead{key: key}
+	e.index[key] = slot
+	e.n++
+	return slot
+}
+
+// remove forgets the lead in slot.
+func (e *Engine) remove(slot int32) {
+	delete(e.index, e.leads[slot].key)
+	e.leads[slot] = lead{}
+	e.free = append(e.free, slot)
+	e.n--
+}
+
+// touch records the state of an existing lead before its first change in
+// the transaction: a copy of the struct and of its two slices.
+func (e *Engine) touch(slot int32) {
+	l := &e.leads[slot]
+	if l.flags&flagDirty != 0 {
+		return
+	}
+	r := undoRec{slot: slot, old: *l, entOff: int32(len(e.undoEnt)), trOff: int32(len(e.undoTr))}
+	e.undoEnt = append(e.undoEnt, l.ent...)
+	e.undoTr = append(e.undoTr, l.traits...)
+	r.entEnd, r.trEnd = int32(len(e.undoEnt)), int32(len(e.undoTr))
+	e.undoRec = append(e.undoRec, r)
+	l.flags |= flagDirty
+	e.txn = append(e.txn, slot)
+}
+
+// Dirty returns the number of leads changed since the last Commit or
+// Rollback.
+func (e *Engine) Dirty() int { return len(e.txn) }
+
+// AppendDirty calls fn for every dirty lead, in order of first change, with
+// its key and encoded current state. The state buffer is reused after fn
+// returns; fn must not call the engine.
+func (e *Engine) AppendDirty(fn func(lead string, state []byte)) {
+	for _, slot := range e.txn {
+		l := &e.leads[slot]
+		e.enc = e.appendState(l, e.enc[:0])
+		fn(l.key, e.enc)
+	}
+}
+
+// Commit tells the engine the transaction holding the dirty leads'
+// changelog records committed: it forgets the undo log.
+func (e *Engine) Commit() {
+	for _, slot := range e.txn {
+		e.leads[slot].flags &^= flagDirty
+	}
+	e.resetUndo()
+}
+
+// Rollback tells the engine the transaction aborted: every dirty lead goes
+// back to its state at the last Commit, and leads created since are
+// removed.
+func (e *Engine) Rollback() {
+	for i := len(e.undoRec) - 1; i >= 0; i-- {
+		r := &e.undoRec[i]
+		if r.created {
+			e.remove(r.slot)
+			continue
+		}
+		old := r.old
+		old.flags &^= flagDirty
+		old.ent = slices.Clone(e.undoEnt[r.entOff:r.entEnd])
+		old.traits = slices.Clone(e.undoTr[r.trOff:r.trEnd])
+		e.leads[r.slot] = old
+	}
+	e.resetUndo()
+}
+
+func (e *Engine) resetUndo() {
+	e.txn = e.txn[:0]
+	clear(e.undoRec) // drop the references to strings and slices
+	e.undoRec = e.undoRec[:0]
+	e.undoEnt = e.undoEnt[:0]
+	clear(e.undoTr)
+	e.undoTr = e.undoTr[:0]
+}
+
+// Restore loads one changelog record: the encoded state of lead, or an
+// empty state to remove it. It does not mark the lead dirty and is refused
+// (ErrDirty) while leads are dirty. Undecodable input gives an error
+// wrapping ErrBadState and leaves the engine unchanged.
+func (e *Engine) Restore(key string, state []byte) error {
+	if len(e.txn) > 0 {
+		return ErrDirty
+	}
+	slot, known := e.index[key]
+	if len(state) == 0 {
+		if known {
+			e.remove(slot)
+		}
+		return nil
+	}
+	var l lead
+	if err := e.decodeState(state, &l); err != nil {
+		return fmt.Errorf("scorer: restore %q: %w", key, err)
+	}
+	if !known {
+		slot = e.alloc(strings.Clone(key))
+	}
+	l.key = e.leads[slot].key
+	e.leads[slot] = l
+	return nil
+}
+
+// EncodeLead appends the encoded state of lead to dst; false when the lead
+// is unknown.
+func (e *Engine) EncodeLead(key string, dst []byte) ([]byte, bool) {
+	slot, ok := e.index[key]
+	if !ok {
+		return dst, false
+	}
+	return e.appendState(&e.leads[slot], dst), true
+}
+
+// appendState encodes l in the format of the package doc.
+func (e *Engine) appendState(l *lead, b []byte) []byte {
+	b = append(b, stateVersion)
+	b = binary.AppendUvarint(b, uint64(l.flags&flagsState))
+	b = appendString(b, l.anon)
+	b = appendString(b, l.account)
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(l.eRef))
+	b = binary.AppendVarint(b, l.tRef)
+	b = binary.AppendVarint(b, l.lastMQL)
+	b = binary.AppendUvarint(b, uint64(l.seq))
+	caps := l.caps()
+	b = binary.AppendUvarint(b, uint64(len(caps)))
+	for _, c := range caps {
+		b = appendString(b, e.capKeys[c.rule()])
+		b = binary.AppendVarint(b, c.day())
+		b = binary.LittleEndian.AppendUint64(b, c.v)
+	}
+	seen := l.seenIDs()
+	b = binary.AppendUvarint(b, uint64(len(seen)))
+	for _, d := range seen {
+		b = binary.LittleEndian.AppendUint64(b, d.k)
+		b = binary.AppendVarint(b, d.time())
+	}
+	groups := l.groups()
+	b = binary.AppendUvarint(b, uint64(len(groups)))
+	for _, g := range groups {
+		k := &e.groupKeys[g.groupID()]
+		b = appendString(b, k.typ)
+		b = appendString(b, k.channel)
+		b = appendString(b, k.campaign)
+		b = binary.LittleEndian.AppendUint64(b, g.v)
+	}
+	b = binary.AppendUvarint(b, uint64(len(l.traits)))
+	for _, t := range l.traits {
+		b = appendString(b, e.traitNames[t.idx])
+		b = appendString(b, t.v)
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decodeState decodes b into l (whose key is left alone), dropping cap
+// usage of rules and traits the model does not know, and recomputes fit.
+func (e *Engine) decodeState(b []byte, l *lead) error {
+	r := reader{b: b}
+	if len(b) == 0 || b[0] != stateVersion {
+		return fmt.Errorf("%w: unknown format version", ErrBadState)
+	}
+	r.b = r.b[1:]
+	flags := r.uvarint("flags")
+	if flags&^flagsState != 0 {
+		r.fail("unknown flags")
+	}
+	l.flags = uint8(flags & flagsState)
+	l.anon = r.str("anonymous id")
+	l.account = r.str("account id")
+	l.eRef = r.f64("engagement")
+	l.tRef = r.varint("reference time")
+	l.lastMQL = r.varint("last MQL time")
+	seq := r.uvarint("sequence")
+	if seq > math.MaxUint32 {
+		r.fail("sequence out of range")
+	}
+	l.seq = uint32(seq)
+
+	n := r.count("caps", maxCaps, 10)
+	var caps []entry
+	for range n {
+		name := r.bytes("cap rule")
+		day := r.varint("cap day")
+		used := r.f64("cap usage")
+		if day < math.MinInt32 || day > math.MaxInt32 {
+			r.fail("cap day out of range")
+		}
+		if rule, ok := e.capIndex[string(name)]; ok && r.err == nil {
+			caps = append(caps, capEntry(rule, day, used))
+		}
+	}
+
+	n = r.count("event ids", maxDedupe, 9)
+	var seen []entry
+	if n > 0 {
+		seen = make([]entry, 0, n)
+	}
+	for range n {
+		h := r.u64("event id hash")
+		t := r.varint("event id time")
+		seen = append(seen, seenEntry(h, t))
+	}
+
+	n = r.count("groups", maxGroups, 11)
+	var groups []entry
+	for range n {
+		typ, ch, camp := r.bytes("group type"), r.bytes("group channel"), r.bytes("group campaign")
+		v := r.f64("group points")
+		if r.err != nil {
+			break
+		}
+		id := e.internGroup(string(typ), string(ch), string(camp))
+		for _, g := range groups {
+			if g.groupID() == id {
+				r.fail("duplicate group")
+			}
+		}
+		groups = append(groups, groupEntry(id, v))
+	}
+	l.ent = slices.Concat(groups, caps, seen)
+	l.nGroups, l.nCaps = uint8(len(groups)), uint16(len(caps))
+	l.idMin = math.MaxInt64
+	for _, d := range seen {
+		l.idMin = min(l.idMin, d.time())
+	}
+
+	n = r.count("traits", maxTraits, 2)
+	l.traits = nil
+	for range n {
+		name, v := r.bytes("trait name"), r.bytes("trait value")
+		if r.err != nil {
+			break
+		}
+		if idx, ok := e.traitIndex[string(name)]; ok {
+			if _, dup := l.trait(idx); dup {
+				r.fail("duplicate trait")
+				break
+			}
+			l.traits = append(l.traits, traitVal{idx: idx, v: string(v)})
+		}
+	}
+	if r.err == nil && len(r.b) > 0 {
+		r.fail("trailing bytes")
+	}
+	if r.err != nil {
+		return r.err
+	}
+	l.fit = e.computeFit(l)
+	return nil
+}
+
+// reader decodes a state record; the first error sticks and later reads
+// return zero values.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s", ErrBadState, what)
+	}
+}
+
+func (r *reader) uvarint(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint(what string) int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) u64(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 8 {
+		r.fail(what)
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+// f64 reads a finite float64.
+func (r *reader) f64(what string) float64 {
+	v := math.Float64frombits(r.u64(what))
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		r.fail(what + " not finite")
+		return 0
+	}
+	return v
+}
+
+// bytes reads a length-prefixed string; the result aliases the input.
+func (r *reader) bytes(what string) []byte {
+	n := r.uvarint(what)
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.fail(what)
+		return nil
+	}
+	s := r.b[:n]
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *reader) str(what string) string { return string(r.bytes(what)) }
+
+// count reads an item count, at most limit and at most what the remaining
+// bytes can hold at minSize bytes an item.
+func (r *reader) count(what string, limit, minSize int) int {
+	n := r.uvarint(what)
+	if r.err != nil {
+		return 0
+	}
+	if n > uint64(limit) || n*uint64(minSize) > uint64(len(r.b)) {
+		r.fail(what + " count")
+		return 0
+	}
+	return int(n)
+}

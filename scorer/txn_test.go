@@ -1,0 +1,370 @@
+package scorer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/leadscore/leadscore/models"
+)
+
+// txnModel exercises every part of the state: caps, fit, qualification,
+// many contributor groups.
+func txnModel() *models.Model {
+	m := benchModel()
+	m.Thresholds.MQL = 40
+	m.Thresholds.Rearm = 15
+	m.Thresholds.Cooldown = 2 * 24 * time.Hour
+	return m
+}
+
+// randomStream returns n touchpoints for nLeads leads, deep copies (the
+// engine must not depend on the caller keeping them), over a few days, a
+// few of them redeliveries.
+func randomStream(seed uint64, nLeads, n int) []*Touchpoint {
+	s := newBenchStream(1, 1)
+	s.rng = rand.New(rand.NewPCG(seed, 99))
+	var out []*Touchpoint
+	for i := range n {
+		var tp Touchpoint
+		s.next(&tp)
+		tp.EventID = fmt.Sprintf("ev-%d-%d", seed, i)
+		tp.LeadID = fmt.Sprintf("lead-%d", s.rng.IntN(nLeads))
+		if s.rng.IntN(5) == 0 {
+			tp.AnonymousID, tp.LeadID = "anon-"+tp.LeadID, ""
+		}
+		tp.Campaign = fmt.Sprintf("c%d", s.rng.IntN(25)) // more groups than a lead keeps
+		tp.OccurredAt = t0 + int64(i)*20*60*1000 - s.rng.Int64N(day)
+		if s.rng.IntN(4) == 0 {
+			tp.Traits = []Attr{{"title", []string{"VP Sales", "Engineer"}[s.rng.IntN(2)]}, {"company_size", fmt.Sprint(s.rng.IntN(1000))}}
+		}
+		if s.rng.IntN(8) == 0 {
+			tp.AccountID = fmt.Sprintf("acct-%d", s.rng.IntN(3))
+		}
+		if s.rng.IntN(10) == 0 && len(out) > 0 {
+			prev := *out[s.rng.IntN(len(out))]
+			tp = prev // a redelivery
+		}
+		tp.Props = slices.Clone(tp.Props)
+		out = append(out, &tp)
+	}
+	return out
+}
+
+// snapshot encodes every lead of e.
+func snapshot(e *Engine) map[string][]byte {
+	out := map[string][]byte{}
+	for key := range e.index {
+		b, _ := e.EncodeLead(key, nil)
+		out[key] = b
+	}
+	return out
+}
+
+// checkInvariants verifies what the engine keeps derived or bounded in
+// every lead.
+func checkInvariants(t *testing.T, e *Engine) {
+	t.Helper()
+	n := 0
+	for key, slot := range e.index {
+		l := &e.leads[slot]
+		n++
+		if l.key != key {
+			t.Fatalf("%s: slot holds %q", key, l.key)
+		}
+		if ids := l.seenIDs(); len(ids) > 0 {
+			lo := ids[0].time()
+			for _, d := range ids {
+				lo = min(lo, d.time())
+			}
+			if l.idMin != lo {
+				t.Fatalf("%s: idMin %d, smallest event id time %d", key, l.idMin, lo)
+			}
+		}
+		if len(l.groups()) > maxGroups || len(l.seenIDs()) > maxDedupe {
+			t.Fatalf("%s: %d groups, %d ids", key, len(l.groups()), len(l.seenIDs()))
+		}
+		sum := 0.0
+		for _, g := range l.groups() {
+			sum += g.points()
+		}
+		if math.Abs(sum-l.eRef) > 1e-9*math.Max(1, math.Abs(l.eRef)) {
+			t.Fatalf("%s: groups sum %v, E_ref %v", key, sum, l.eRef)
+		}
+		if fit := e.computeFit(l); fit != l.fit {
+			t.Fatalf("%s: fit %v, recomputed %v", key, l.fit, fit)
+		}
+	}
+	if n != e.Len() {
+		t.Fatalf("Len %d, index %d", e.Len(), n)
+	}
+}
+
+func applyAll(e *Engine, tps []*Touchpoint) []Result {
+	var out []Result
+	for _, tp := range tps {
+		var r Result
+		e.Apply(tp, tp.OccurredAt, &r)
+		r.MQL.Contributors = slices.Clone(r.MQL.Contributors)
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestRollback(t *testing.T) {
+	e := NewEngine(txnModel())
+	applyAll(e, randomStream(1, 40, 1500))
+	e.Commit()
+	before, n := snapshot(e), e.Len()
+
+	stream := randomStream(11, 60, 1500) // 20 more leads
+	first := applyAll(e, stream)
+	if e.Dirty() == 0 || e.Len() == n {
+		t.Fatalf("test needs changes and new leads: dirty %d, leads %d -> %d", e.Dirty(), n, e.Len())
+	}
+	mqls := 0
+	for _, r := range first {
+		if r.Qualified {
+			mqls++
+		}
+	}
+	if mqls == 0 {
+		t.Fatal("test needs MQLs in the rolled back part")
+	}
+	e.Rollback()
+	if e.Dirty() != 0 || e.Len() != n {
+		t.Fatalf("after rollback: dirty %d, leads %d, want 0, %d", e.Dirty(), e.Len(), n)
+	}
+	checkInvariants(t, e)
+	if after := snapshot(e); !reflect.DeepEqual(before, after) {
+		t.Fatal("rollback did not restore every lead exactly")
+	}
+	// Replaying the aborted part gives the same results.
+	if again := applyAll(e, stream); !reflect.DeepEqual(first, again) {
+		t.Fatal("replay after rollback differs")
+	}
+	// Rollback right after Commit is a no-op.
+	e.Commit()
+	committed := snapshot(e)
+	e.Rollback()
+	if !reflect.DeepEqual(committed, snapshot(e)) {
+		t.Fatal("rollback after commit changed state")
+	}
+}
+
+func TestAppendDirty(t *testing.T) {
+	e := NewEngine(txnModel())
+	tps := []*Touchpoint{
+		ev("b", "1", "page_view", t0),
+		ev("a", "2", "page_view", t0),
+		ev("b", "3", "page_view", t0+1),
+		ev("c", "4", "page_view", t0+2),
+	}
+	applyAll(e, tps)
+	var keys []string
+	states := map[string][]byte{}
+	e.AppendDirty(func(lead string, state []byte) {
+		keys = append(keys, lead)
+		states[lead] = bytes.Clone(state)
+	})
+	if !slices.Equal(keys, []string{"b", "a", "c"}) || e.Dirty() != 3 {
+		t.Fatalf("dirty leads %v (%d), want [b a c] in order of first change", keys, e.Dirty())
+	}
+	for k, s := range states {
+		if enc, _ := e.EncodeLead(k, nil); !bytes.Equal(enc, s) {
+			t.Fatalf("%s: AppendDirty state differs from EncodeLead", k)
+		}
+	}
+	e.Commit()
+	if e.Dirty() != 0 {
+		t.Fatal("dirty after commit")
+	}
+	// A duplicate, a too_late and a future touchpoint do not make a lead dirty.
+	var r Result
+	e.Apply(ev("a", "2", "page_view", t0), t0, &r)
+	e.Apply(ev("a", "9", "page_view", t0-30*day), t0, &r)
+	e.Apply(ev("a", "10", "page_view", t0+day), t0, &r)
+	e.AppendDirty(func(string, []byte) { t.Fatal("AppendDirty called with no dirty leads") })
+	if e.Dirty() != 0 {
+		t.Fatalf("dirty %d after touchpoints that were not applied", e.Dirty())
+	}
+}
+
+func TestRestoreReproduces(t *testing.T) {
+	a := NewEngine(txnModel())
+	stream := randomStream(2, 30, 4000)
+	changelog := map[string][]byte{}
+	for i := 0; i < 2000; i += 100 {
+		applyAll(a, stream[i:i+100])
+		a.AppendDirty(func(lead string, state []byte) { changelog[lead] = bytes.Clone(state) })
+		a.Commit()
+	}
+	b := NewEngine(txnModel())
+	for k, s := range changelog {
+		if err := b.Restore(k, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Len() != a.Len() || b.Dirty() != 0 {
+		t.Fatalf("restored %d leads (dirty %d), want %d", b.Len(), b.Dirty(), a.Len())
+	}
+	if !reflect.DeepEqual(snapshot(a), snapshot(b)) {
+		t.Fatal("restored state differs")
+	}
+	checkInvariants(t, a)
+	checkInvariants(t, b)
+	ra, rb := applyAll(a, stream[2000:]), applyAll(b, stream[2000:])
+	checkInvariants(t, a)
+	if !reflect.DeepEqual(ra, rb) {
+		for i := range ra {
+			if !reflect.DeepEqual(ra[i], rb[i]) {
+				t.Fatalf("touchpoint %d: original %+v, restored %+v", 2000+i, ra[i], rb[i])
+			}
+		}
+	}
+	for _, k := range []string{"lead-1", "anon-lead-2"} {
+		ea, fa, oka := a.Score(k, t0+100*day)
+		eb, fb, okb := b.Score(k, t0+100*day)
+		if ea != eb || fa != fb || oka != okb || !oka {
+			t.Fatalf("%s: scores differ or unknown", k)
+		}
+	}
+}
+
+func TestRestoreEdges(t *testing.T) {
+	e := NewEngine(txnModel())
+	applyAll(e, []*Touchpoint{ev("a", "1", "page_view", t0)})
+	state, _ := e.EncodeLead("a", nil)
+	if err := e.Restore("b", state); !errors.Is(err, ErrDirty) {
+		t.Fatalf("restore while dirty: %v", err)
+	}
+	e.Commit()
+	if err := e.Restore("b", state); err != nil {
+		t.Fatal(err)
+	}
+	if e.Dirty() != 0 || e.Len() != 2 {
+		t.Fatal("restore marked dirty or did not add")
+	}
+	if err := e.Restore("b", state[:len(state)-1]); !errors.Is(err, ErrBadState) {
+		t.Fatalf("truncated: %v", err)
+	}
+	if got, _ := e.EncodeLead("b", nil); !bytes.Equal(got, state) {
+		t.Fatal("a failed restore changed the lead")
+	}
+	if err := e.Restore("b", nil); err != nil || e.Len() != 1 {
+		t.Fatalf("empty state: %v, %d leads", err, e.Len())
+	}
+	if _, ok := e.EncodeLead("b", nil); ok {
+		t.Fatal("lead not removed")
+	}
+	if err := e.Restore("zzz", nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string][]byte{
+		"version":  append([]byte{2}, state[1:]...),
+		"flags":    append([]byte{1, 0x40}, state[2:]...),
+		"trailing": append(bytes.Clone(state), 0),
+		"nan":      {1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f, 0, 0, 0, 0, 0, 0, 0},
+		"count":    {1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x03},
+	} {
+		if err := e.Restore("c", bad); !errors.Is(err, ErrBadState) {
+			t.Errorf("%s: %v, want ErrBadState", name, err)
+		}
+	}
+}
+
+// TestStateSurvivesModelChange: cap usage and traits are stored by name, so
+// a state written under one model restores under another that renamed or
+// dropped some of them.
+func TestStateSurvivesModelChange(t *testing.T) {
+	e := NewEngine(txnModel())
+	applyAll(e, []*Touchpoint{ev("a", "1", "page_view", t0, trait("title", "VP"), trait("industry", "saas"))})
+	state, _ := e.EncodeLead("a", nil)
+	m := txnModel()
+	m.Fit = m.Fit[1:] // drop the title rule
+	m.Rules[0].Name = "renamed"
+	e2 := NewEngine(m)
+	if err := e2.Restore("a", state); err != nil {
+		t.Fatal(err)
+	}
+	l := &e2.leads[e2.index["a"]]
+	if len(l.caps()) != 0 || len(l.seenIDs()) != 1 || len(l.traits) != 1 || l.fit != 5 {
+		t.Fatalf("caps %v traits %v fit %v", l.caps(), l.traits, l.fit)
+	}
+}
+
+func TestEncodingStable(t *testing.T) {
+	// The format is part of the changelog: a golden record guards it.
+	e := NewEngine(mustParse(t, `name: g
+version: "1"
+thresholds: {mql: 5}
+rules:
+  - {name: pv, type: page_view, points: 2.5, cap: 10}
+fit:
+  - {trait: title, equals: [VP], points: 1}
+`))
+	applyAll(e, []*Touchpoint{
+		{LeadID: "l", AnonymousID: "an", AccountID: "ac", EventID: "e", Type: "page_view", Channel: "web", OccurredAt: 1000 * day, Traits: []Attr{{"title", "VP"}}},
+		{LeadID: "l", EventID: "f", Type: "page_view", Channel: "web", OccurredAt: 1000 * day},
+	})
+	got, _ := e.EncodeLead("l", nil)
+	want := "01" + "02" + "02616e" + "026163" + "0000000000001440" + // version, flags (disarmed, lead id), anon, account, E_ref 5
+		"8080bbdd8305" + "8080bbdd8305" + "01" + // t_ref, last MQL, sequence
+		"01" + "027076" + "d00f" + "0000000000001440" + // caps: pv, day 1000, 5 used
+		"02" + "c0e501864cd863af" + "8080bbdd8305" + "d9ea01864cdb63af" + "8080bbdd8305" + // FNV-1a of "e" and "f", times
+		"01" + "09706167655f76696577" + "03776562" + "00" + "0000000000001440" + // group page_view/web, 5
+		"01" + "057469746c65" + "025650" // trait title=VP
+	if fmt.Sprintf("%x", got) != want {
+		t.Fatalf("encoding changed:\ngot  %x\nwant %s", got, want)
+	}
+}
+
+func FuzzRestore(f *testing.F) {
+	e := NewEngine(txnModel())
+	applyAll(e, randomStream(3, 5, 300))
+	for key := range e.index {
+		b, _ := e.EncodeLead(key, nil)
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add([]byte{1})
+	f.Add([]byte{1, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e := NewEngine(txnModel())
+		err := e.Restore("x", data)
+		if len(data) == 0 {
+			if err != nil || e.Len() != 0 {
+				t.Fatal("empty state must remove")
+			}
+			return
+		}
+		if err != nil {
+			if !errors.Is(err, ErrBadState) {
+				t.Fatalf("error %v does not wrap ErrBadState", err)
+			}
+			if e.Len() != 0 {
+				t.Fatal("failed restore added a lead")
+			}
+			return
+		}
+		// Accepted: re-encoding is a fixed point after one round.
+		once, _ := e.EncodeLead("x", nil)
+		e2 := NewEngine(txnModel())
+		if err := e2.Restore("x", once); err != nil {
+			t.Fatalf("re-encoded state rejected: %v", err)
+		}
+		twice, _ := e2.EncodeLead("x", nil)
+		if !bytes.Equal(once, twice) {
+			t.Fatalf("not stable:\n%x\n%x", once, twice)
+		}
+		// And the engine can keep scoring it.
+		var r Result
+		e2.Apply(ev("x", "fuzz", "page_view", t0), t0, &r)
+	})
+}

@@ -1,0 +1,730 @@
+package archive
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/leadscore/leadscore/scorer"
+)
+
+// Defaults of Config.
+const (
+	DefaultGroup        = "leadscore-archiver"
+	DefaultScoredTopic  = "leadscore.scored"
+	DefaultMQLTopic     = "leadscore.mql"
+	DefaultDLQTopic     = "leadscore.dlq"
+	DefaultRollRecords  = 100_000
+	DefaultRollBytes    = 64 << 20
+	DefaultRollInterval = 10 * time.Minute
+	DefaultFlushIdle    = 30 * time.Second
+)
+
+// Config configures an Archiver.
+type Config struct {
+	// Kafka holds the client options from main: seed brokers, TLS, SASL,
+	// hooks (kprom). Required. The archiver adds the consumer-group
+	// options itself.
+	Kafka []kgo.Opt
+	// Group is the consumer group. Default "leadscore-archiver".
+	Group string
+	// ScoredTopic, MQLTopic and DLQTopic are the topics archived into the
+	// touchpoints, mql and dead_letters tables. Defaults
+	// "leadscore.scored", "leadscore.mql" and "leadscore.dlq"; all three
+	// are always archived and must differ.
+	ScoredTopic, MQLTopic, DLQTopic string
+	// Dir is the archive's root directory. Required; created if missing.
+	Dir string
+	// RollRecords closes a partition's segment after this many records.
+	// Default 100000.
+	RollRecords int
+	// RollBytes closes a partition's segment after this many bytes of
+	// input records (key, value and headers). Default 64 MiB.
+	RollBytes int64
+	// RollInterval closes a partition's segment before a record whose
+	// Kafka timestamp is this far after the segment's first record's.
+	// Default 10m.
+	RollInterval time.Duration
+	// FlushIdle closes a partition's segment after this much wall-clock
+	// time without a new record for it. Default 30s.
+	FlushIdle time.Duration
+	// Logger receives operational logs. Default slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the archive's metrics. Default: not registered.
+	Registerer prometheus.Registerer
+}
+
+// Validate reports the first invalid field of c. Zero values are valid
+// (they select the defaults) except for the required Kafka and Dir.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.Kafka) == 0:
+		return errors.New("archive: Config.Kafka: required")
+	case c.Dir == "":
+		return errors.New("archive: Config.Dir: required")
+	case c.RollRecords < 0:
+		return fmt.Errorf("archive: Config.RollRecords: %d is negative", c.RollRecords)
+	case c.RollBytes < 0:
+		return fmt.Errorf("archive: Config.RollBytes: %d is negative", c.RollBytes)
+	case c.RollInterval < 0:
+		return fmt.Errorf("archive: Config.RollInterval: %v is negative", c.RollInterval)
+	case c.FlushIdle < 0:
+		return fmt.Errorf("archive: Config.FlushIdle: %v is negative", c.FlushIdle)
+	}
+	d := *c
+	d.setDefaults()
+	if d.ScoredTopic == d.MQLTopic || d.ScoredTopic == d.DLQTopic {
+		return fmt.Errorf("archive: Config.ScoredTopic: %q is also another table's topic", d.ScoredTopic)
+	}
+	if d.MQLTopic == d.DLQTopic {
+		return fmt.Errorf("archive: Config.MQLTopic: %q is also the DLQ topic", d.MQLTopic)
+	}
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Group, DefaultGroup)
+	def(&c.ScoredTopic, DefaultScoredTopic)
+	def(&c.MQLTopic, DefaultMQLTopic)
+	def(&c.DLQTopic, DefaultDLQTopic)
+	if c.RollRecords == 0 {
+		c.RollRecords = DefaultRollRecords
+	}
+	if c.RollBytes == 0 {
+		c.RollBytes = DefaultRollBytes
+	}
+	if c.RollInterval == 0 {
+		c.RollInterval = DefaultRollInterval
+	}
+	if c.FlushIdle == 0 {
+		c.FlushIdle = DefaultFlushIdle
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Archiver consumes the pipeline's output topics and writes them to
+// Parquet. See the package documentation for its guarantees.
+type Archiver struct {
+	cfg    Config
+	log    *slog.Logger
+	m      *metrics
+	source map[string]string // topic -> table its records belong to
+
+	mu      sync.Mutex // guards everything below
+	cl      *kgo.Client
+	segs    map[topicPartition]*segment
+	started bool
+	fatal   error
+
+	// beforeCommit, when set (tests), runs after a segment's files are in
+	// place and before its offset is committed; an error is fatal, as a
+	// crash at that point would be.
+	beforeCommit func(topic string, partition int32) error
+}
+
+// New validates cfg and returns an Archiver; it does not connect.
+func New(cfg Config) (*Archiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	cfg.Kafka = slices.Clone(cfg.Kafka)
+	return &Archiver{
+		cfg: cfg,
+		log: cfg.Logger.With("component", "archive"),
+		m:   newMetrics(cfg.Registerer),
+		source: map[string]string{
+			cfg.ScoredTopic: TableTouchpoints,
+			cfg.MQLTopic:    TableMQL,
+			cfg.DLQTopic:    TableDeadLetters,
+		},
+		segs: make(map[topicPartition]*segment),
+	}, nil
+}
+
+// errAlreadyRun is returned by a second call of Run.
+var errAlreadyRun = errors.New("archive: Run called twice")
+
+// maxPollRecords bounds the records handled between two rebalance
+// windows.
+const maxPollRecords = 10_000
+
+// maxPollWait bounds one poll, so that idle segments are flushed and
+// errors raised in rebalance callbacks are noticed.
+const maxPollWait = time.Second
+
+// Run consumes and archives until ctx is canceled, then closes and
+// commits every open segment, leaves the group and returns nil. It returns
+// an error if the client cannot be created or a file cannot be written
+// (after removing its open segments' temporary files and leaving the
+// group; the uncommitted records are archived again on restart). Run may
+// be called once.
+func (a *Archiver) Run(ctx context.Context) error {
+	a.mu.Lock()
+	if a.started {
+		a.mu.Unlock()
+		return errAlreadyRun
+	}
+	a.started = true
+	a.mu.Unlock()
+
+	if err := ensureDir(a.cfg.Dir, a.cfg.Dir); err != nil {
+		return err
+	}
+	opts := append(slices.Clip(a.cfg.Kafka),
+		kgo.ConsumerGroup(a.cfg.Group),
+		kgo.ConsumeTopics(a.cfg.ScoredTopic, a.cfg.MQLTopic, a.cfg.DLQTopic),
+		kgo.DisableAutoCommit(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AdjustFetchOffsetsFn(a.onFetchOffsets),
+		kgo.OnPartitionsRevoked(a.onRevoked),
+		kgo.OnPartitionsLost(a.onLost),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("archive: kafka client: %w", err)
+	}
+	a.mu.Lock()
+	a.cl = cl
+	a.mu.Unlock()
+	a.log.Info("archiver started", "group", a.cfg.Group, "dir", a.cfg.Dir,
+		"topics", []string{a.cfg.ScoredTopic, a.cfg.MQLTopic, a.cfg.DLQTopic})
+
+	for {
+		pollCtx, cancel := context.WithTimeout(ctx, a.pollWait())
+		fetches := cl.PollRecords(pollCtx, maxPollRecords)
+		cancel()
+
+		a.mu.Lock()
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			if errors.Is(err, kgo.ErrClientClosed) {
+				a.setFatal(fmt.Errorf("archive: poll: %w", err))
+				return
+			}
+			a.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
+		})
+		if a.fatal == nil {
+			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+				if a.fatal == nil && len(p.Records) > 0 {
+					a.setFatal(a.appendRecords(ctx, p.Topic, p.Partition, p.Records))
+				}
+			})
+		}
+		if a.fatal == nil {
+			a.setFatal(a.flushIdle(ctx, time.Now()))
+		}
+		fatal := a.fatal
+		if fatal == nil && ctx.Err() != nil {
+			// Graceful stop: close every open segment while we still own
+			// its partition.
+			a.setFatal(a.closeAll(context.WithoutCancel(ctx)))
+			fatal = a.fatal
+		}
+		if fatal != nil {
+			a.abortAll()
+		}
+		a.mu.Unlock()
+		cl.AllowRebalance()
+
+		if fatal != nil || ctx.Err() != nil {
+			cl.Close() // leaves the group; onRevoked finds no segments
+			if fatal != nil {
+				a.log.Error("archiver stopped", "err", fatal)
+				return fatal
+			}
+			a.log.Info("archiver stopped")
+			return nil
+		}
+	}
+}
+
+// setFatal records the first fatal error; a.mu held.
+func (a *Archiver) setFatal(err error) {
+	if err != nil && a.fatal == nil {
+		a.fatal = err
+	}
+}
+
+// pollWait is how long the next poll may block: until the earliest idle
+// deadline, at most maxPollWait.
+func (a *Archiver) pollWait() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	wait := maxPollWait
+	now := time.Now()
+	for _, s := range a.segs {
+		if d := s.lastAppend.Add(a.cfg.FlushIdle).Sub(now); d < wait {
+			wait = d
+		}
+	}
+	return max(wait, time.Millisecond)
+}
+
+// segment is the open segment of one partition: records first..last,
+// their rows buffered in temporary Parquet files, one per (table, dt).
+type segment struct {
+	tp          topicPartition
+	first, last int64
+	lastEpoch   int32
+	records     int
+	bytes       int64
+	firstTime   time.Time // Kafka timestamp of the first record
+	lastAppend  time.Time // wall clock
+	files       map[fileKey]rowFile
+	order       []fileKey
+}
+
+type fileKey struct{ table, dt string }
+
+// appendRecords adds records (one partition, in offset order) to the
+// partition's segment, closing segments as the roll limits say; a.mu held.
+func (a *Archiver) appendRecords(ctx context.Context, topic string, partition int32, recs []*kgo.Record) error {
+	tp := topicPartition{topic, partition}
+	now := time.Now()
+	for _, r := range recs {
+		s := a.segs[tp]
+		if s != nil && r.Timestamp.Sub(s.firstTime) >= a.cfg.RollInterval {
+			if err := a.closeSegment(ctx, s); err != nil {
+				return err
+			}
+			s = nil
+		}
+		if s == nil {
+			s = &segment{tp: tp, first: r.Offset, firstTime: r.Timestamp, files: make(map[fileKey]rowFile)}
+			a.segs[tp] = s
+		}
+		if err := a.addRecord(s, r); err != nil {
+			return err
+		}
+		s.last, s.lastEpoch = r.Offset, r.LeaderEpoch
+		s.records++
+		s.bytes += recordBytes(r)
+		s.lastAppend = now
+		if s.records >= a.cfg.RollRecords || s.bytes >= a.cfg.RollBytes {
+			if err := a.closeSegment(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func recordBytes(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
+}
+
+// addRecord decodes r into a row of its table (or a dead letter when it
+// cannot be decoded) and adds it to the segment's file for the row's dt.
+func (a *Archiver) addRecord(s *segment, r *kgo.Record) error {
+	table := a.source[r.Topic]
+	switch table {
+	case TableTouchpoints:
+		var row TouchpointRow
+		err := row.UnmarshalJSON(r.Value)
+		if err == nil && row.EventID == "" {
+			err = errors.New("archive: touchpoint: event_id missing")
+		}
+		if err != nil {
+			return a.addUndecodable(s, table, r, err)
+		}
+		return addRow(a, s, table, row.OccurredAt, row)
+	case TableMQL:
+		var m scorer.MQL
+		err := json.Unmarshal(r.Value, &m)
+		if err == nil && (m.MQLID == "" || m.QualifiedAt.IsZero()) {
+			err = errors.New("archive: mql: mql_id or qualified_at missing")
+		}
+		if err != nil {
+			return a.addUndecodable(s, table, r, fmt.Errorf("archive: mql: %w", err))
+		}
+		row := MQLRowFrom(&m)
+		return addRow(a, s, table, row.QualifiedAt, row)
+	default:
+		row := deadLetterFrom(r)
+		return addRow(a, s, TableDeadLetters, row.DeadLetteredAt, row)
+	}
+}
+
+func (a *Archiver) addUndecodable(s *segment, table string, r *kgo.Record, err error) error {
+	a.m.undecodable.WithLabelValues(table).Inc()
+	a.log.Warn("undecodable record archived as dead letter", "table", table,
+		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+	row := DeadLetterRow{
+		Key:             string(r.Key),
+		Value:           r.Value,
+		Reason:          ReasonUndecodable,
+		Detail:          err.Error(),
+		SourceTopic:     r.Topic,
+		SourcePartition: &r.Partition,
+		SourceOffset:    &r.Offset,
+		DeadLetteredAt:  millis(r.Timestamp),
+		Headers:         headersJSON(r.Headers, false),
+	}
+	return addRow(a, s, TableDeadLetters, row.DeadLetteredAt, row)
+}
+
+// deadLetterFrom maps a DLQ record to its row.
+func deadLetterFrom(r *kgo.Record) DeadLetterRow {
+	row := DeadLetterRow{
+		Key:            string(r.Key),
+		Value:          r.Value,
+		DeadLetteredAt: millis(r.Timestamp),
+		Headers:        headersJSON(r.Headers, true),
+	}
+	for _, h := range r.Headers {
+		switch h.Key {
+		case HeaderReason:
+			row.Reason = string(h.Value)
+		case HeaderDetail:
+			row.Detail = string(h.Value)
+		case HeaderSourceTopic:
+			row.SourceTopic = string(h.Value)
+		case HeaderSourcePartition:
+			if p, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil {
+				p32 := int32(p)
+				row.SourcePartition = &p32
+			}
+		case HeaderSourceOffset:
+			if o, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				row.SourceOffset = &o
+			}
+		}
+	}
+	return row
+}
+
+func isDLQHeader(k string) bool {
+	switch k {
+	case HeaderReason, HeaderDetail, HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset:
+		return true
+	}
+	return false
+}
+
+// headersJSON renders headers as documented on DeadLetterRow.Headers,
+// leaving out the dead-letter headers when skipDLQ is set.
+func headersJSON(hs []kgo.RecordHeader, skipDLQ bool) string {
+	var b []byte
+	for _, h := range hs {
+		if skipDLQ && isDLQHeader(h.Key) {
+			continue
+		}
+		if b == nil {
+			b = append(b, '[')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = appendString(b, h.Key)
+		if utf8.Valid(h.Value) {
+			b = append(b, `,"value":`...)
+			b = appendString(b, string(h.Value))
+		} else {
+			b = append(b, `,"value_base64":"`...)
+			b = base64.StdEncoding.AppendEncode(b, h.Value)
+			b = append(b, '"')
+		}
+		b = append(b, '}')
+	}
+	if b == nil {
+		return ""
+	}
+	return string(append(b, ']'))
+}
+
+// addRow adds row to the segment's file of table for the UTC date of t,
+// creating the file (and its directories) on first use.
+func addRow[T any](a *Archiver, s *segment, table string, t time.Time, row T) error {
+	k := fileKey{table, "dt=" + t.UTC().Format(time.DateOnly)}
+	f, ok := s.files[k]
+	if !ok {
+		dir := filepath.Join(a.cfg.Dir, table, k.dt)
+		if err := ensureDir(a.cfg.Dir, dir); err != nil {
+			return err
+		}
+		pf, err := createParquetFile[T](table, dir, FileName(s.tp.topic, s.tp.partition, s.first), a.cfg.RollRecords)
+		if err != nil {
+			return err
+		}
+		s.files[k] = pf
+		s.order = append(s.order, k)
+		f = pf
+	}
+	return f.(*parquetFile[T]).add(row)
+}
+
+// closeSegment makes the segment's files visible (finish, fsync, rename,
+// fsync dir) and then commits the offset after its last record. It
+// removes the segment. An error writing files is returned (fatal); a
+// commit error is logged and counted: the files stay, and if the
+// partition moved, its new owner removes and rewrites them. a.mu held.
+func (a *Archiver) closeSegment(ctx context.Context, s *segment) error {
+	delete(a.segs, s.tp)
+	start := time.Now()
+	dirs := make(map[string]struct{}, len(s.order))
+	type done struct {
+		table      string
+		rows, size int64
+	}
+	written := make([]done, 0, len(s.order))
+	for i, k := range s.order {
+		f := s.files[k]
+		size, err := f.finish()
+		if err == nil {
+			tmp, final := f.paths()
+			if err = renameFile(tmp, final); err == nil {
+				dirs[filepath.Dir(final)] = struct{}{}
+				written = append(written, done{f.table(), f.rows(), size})
+				continue
+			}
+		}
+		for _, rest := range s.order[i:] {
+			s.files[rest].abort()
+		}
+		return err
+	}
+	for dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	a.m.writeSeconds.Observe(time.Since(start).Seconds())
+	for _, w := range written {
+		a.m.filesWritten.WithLabelValues(w.table).Inc()
+		a.m.rowsWritten.WithLabelValues(w.table).Add(float64(w.rows))
+		a.m.bytesWritten.WithLabelValues(w.table).Add(float64(w.size))
+	}
+	if a.beforeCommit != nil {
+		if err := a.beforeCommit(s.tp.topic, s.tp.partition); err != nil {
+			return err
+		}
+	}
+	if err := a.commit(ctx, s); err != nil {
+		a.m.commitErrors.Inc()
+		a.log.Warn("offset commit failed; the segment will be rewritten by whoever consumes it next",
+			"topic", s.tp.topic, "partition", s.tp.partition, "first", s.first, "last", s.last, "err", err)
+	} else {
+		a.log.Debug("segment archived", "topic", s.tp.topic, "partition", s.tp.partition,
+			"first", s.first, "last", s.last, "records", s.records, "files", len(written))
+	}
+	return nil
+}
+
+func renameFile(tmp, final string) error {
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("archive: rename %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// commit synchronously commits s.last+1 for the segment's partition in
+// the current group generation.
+func (a *Archiver) commit(ctx context.Context, s *segment) error {
+	offsets := map[string]map[int32]kgo.EpochOffset{
+		s.tp.topic: {s.tp.partition: {Epoch: s.lastEpoch, Offset: s.last + 1}},
+	}
+	var rerr error
+	a.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			rerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && rerr == nil {
+					rerr = err
+				}
+			}
+		}
+	})
+	if rerr != nil {
+		return fmt.Errorf("archive: commit %s/%d@%d: %w", s.tp.topic, s.tp.partition, s.last+1, rerr)
+	}
+	return nil
+}
+
+// flushIdle closes segments without a new record for FlushIdle; a.mu held.
+func (a *Archiver) flushIdle(ctx context.Context, now time.Time) error {
+	for _, s := range a.sortedSegments() {
+		if now.Sub(s.lastAppend) >= a.cfg.FlushIdle {
+			if err := a.closeSegment(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// closeAll closes every open segment; a.mu held.
+func (a *Archiver) closeAll(ctx context.Context) error {
+	for _, s := range a.sortedSegments() {
+		if err := a.closeSegment(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// abortAll drops every open segment, removing its temporary files; a.mu
+// held.
+func (a *Archiver) abortAll() {
+	for tp, s := range a.segs {
+		s.abort()
+		delete(a.segs, tp)
+	}
+}
+
+func (s *segment) abort() {
+	for _, k := range s.order {
+		s.files[k].abort()
+	}
+}
+
+func (a *Archiver) sortedSegments() []*segment {
+	out := make([]*segment, 0, len(a.segs))
+	for _, s := range a.segs {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(x, y *segment) int {
+		if x.tp.topic != y.tp.topic {
+			if x.tp.topic < y.tp.topic {
+				return -1
+			}
+			return 1
+		}
+		return int(x.tp.partition - y.tp.partition)
+	})
+	return out
+}
+
+// onRevoked closes and commits the segments of revoked partitions before
+// the rebalance completes (kgo calls it from the group goroutine, never
+// while Run handles a poll, thanks to BlockRebalanceOnPoll).
+func (a *Archiver) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for topic, parts := range revoked {
+		for _, p := range parts {
+			s := a.segs[topicPartition{topic, p}]
+			if s == nil {
+				continue
+			}
+			if a.fatal != nil {
+				delete(a.segs, s.tp)
+				s.abort()
+				continue
+			}
+			a.setFatal(a.closeSegment(ctx, s))
+			if a.fatal != nil {
+				a.abortAll()
+			}
+		}
+	}
+}
+
+// onLost drops the segments of partitions lost without a clean revoke:
+// another member may own them already, so nothing is written or
+// committed; the new owner archives those records.
+func (a *Archiver) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for topic, parts := range lost {
+		for _, p := range parts {
+			tp := topicPartition{topic, p}
+			if s := a.segs[tp]; s != nil {
+				delete(a.segs, tp)
+				s.abort()
+				a.log.Warn("partition lost; open segment dropped", "topic", topic, "partition", p,
+					"first", s.first, "last", s.last)
+			}
+		}
+	}
+}
+
+// onFetchOffsets runs when partitions are assigned, after their committed
+// offsets are fetched and before consumption starts. For each partition
+// it resolves the offset C consumption starts at (the committed offset,
+// or the log start offset when none is committed) and removes the files
+// of that partition whose first offset is >= C, and its temporary files.
+func (a *Archiver) onFetchOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	from := make(map[topicPartition]int64)
+	var unresolved []string
+	for topic, parts := range offsets {
+		for p, o := range parts {
+			if at := o.EpochOffset().Offset; at >= 0 {
+				from[topicPartition{topic, p}] = at
+			} else if !slices.Contains(unresolved, topic) {
+				unresolved = append(unresolved, topic)
+			}
+		}
+	}
+	if len(unresolved) > 0 {
+		a.mu.Lock()
+		cl := a.cl
+		a.mu.Unlock()
+		starts, err := kadm.NewClient(cl).ListStartOffsets(ctx, unresolved...)
+		if err == nil {
+			err = starts.Error()
+		}
+		if err != nil {
+			a.log.Warn("listing start offsets failed; rejoining", "err", err)
+			return nil, fmt.Errorf("archive: list start offsets: %w", err)
+		}
+		for topic, parts := range offsets {
+			for p, o := range parts {
+				if o.EpochOffset().Offset >= 0 {
+					continue
+				}
+				lo, ok := starts.Lookup(topic, p)
+				if !ok {
+					return nil, fmt.Errorf("archive: list start offsets: %s/%d missing", topic, p)
+				}
+				from[topicPartition{topic, p}] = lo.Offset
+				parts[p] = kgo.NewOffset().At(lo.Offset)
+			}
+		}
+	}
+	removed, err := removeUncommitted(a.cfg.Dir, from)
+	for _, path := range removed {
+		a.log.Info("removed file written after the last commit; its records will be archived again", "path", path)
+	}
+	if err != nil {
+		a.mu.Lock()
+		a.setFatal(err)
+		a.mu.Unlock()
+		return nil, err
+	}
+	return offsets, nil
+}
