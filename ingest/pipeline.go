@@ -70,6 +70,9 @@ type Config struct {
 	// Kafka holds the client options for the cluster: seed brokers, TLS,
 	// SASL, client id. Required.
 	Kafka []kgo.Opt
+	// Hooks are attached to the main client only (not to the short-lived
+	// restore clients): a kprom.Metrics, for one, serves one client.
+	Hooks []kgo.Hook
 	// Group is the consumer group the scorers share. Default "leadscore".
 	Group string
 	// TransactionalID identifies this instance's transactional producer.
@@ -239,6 +242,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(p.revoked),
 		kgo.OnPartitionsLost(p.revoked),
 	)
+	for _, h := range p.cfg.Hooks {
+		opts = append(opts, kgo.WithHooks(h))
+	}
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return fmt.Errorf("ingest: client: %w", err)

@@ -72,9 +72,9 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, plan TopicPla
 	str := func(s string) *string { return &s }
 	coPartitioned := map[string]map[string]*string{
 		t.State: {
-			"cleanup.policy":     str("compact"),
+			"cleanup.policy":        str("compact"),
 			"min.compaction.lag.ms": str("0"),
-			"segment.bytes":      str(strconv.Itoa(64 << 20)),
+			"segment.bytes":         str(strconv.Itoa(64 << 20)),
 		},
 		t.Scored: nil,
 	}
@@ -108,9 +108,9 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, plan TopicPla
 // to the partition set on the record, the input partition they come from,
 // and hashes the key for the others.
 type partitioner struct {
-	manual      map[string]bool
-	manualPart  kgo.Partitioner
-	keyedPart   kgo.Partitioner
+	manual     map[string]bool
+	manualPart kgo.Partitioner
+	keyedPart  kgo.Partitioner
 }
 
 func newPartitioner(coPartitioned ...string) kgo.Partitioner {

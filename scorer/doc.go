@@ -22,9 +22,16 @@
 //
 // Engagement is E(t) = sum_i p_i * 2^(-(t-t_i)/H) over applied touchpoints
 // with t_i <= t, kept as the pair (E_ref, t_ref) where t_ref is the latest
-// event time applied. See decay for the stable update in both arrival
-// orders. A new lead starts at t_ref = the event time of its first
-// touchpoint. Score reports E_ref decayed to max(at, t_ref): a question about
+// event time applied; H is the half-life: after H a touchpoint counts half,
+// after 2H a quarter. A touchpoint (p, t) updates the pair exactly, whatever
+// the arrival order:
+//
+//	t >= t_ref:  E_ref = E_ref * 2^(-(t - t_ref)/H) + p;  t_ref = t
+//	t <  t_ref:  E_ref = E_ref + p * 2^(-(t_ref - t)/H)   (late)
+//
+// Every factor is at most 1 and E_ref stays bounded by the sum of |p|; the
+// decay method's comment says why this form is numerically stable. A new
+// lead starts at t_ref = the event time of its first touchpoint. Score reports E_ref decayed to max(at, t_ref): a question about
 // a time before t_ref is answered with E_ref, never with a value decayed
 // backwards (which would grow and could overflow).
 //
@@ -65,8 +72,9 @@
 // id and its event time. A later touchpoint of the same lead with the same
 // hash and an event time t' with |t' - t| <= DedupeWindow is a Duplicate:
 // nothing changes, it is not even marked dirty. Entries are kept at least
-// while t >= t_ref - MaxLateness - DedupeWindow (older ones are dropped in
-// batches; they could only match touchpoints that are too late anyway). The
+// while t >= t_ref - MaxLateness - DedupeWindow; older ones are dropped in
+// batches, once the oldest is (MaxLateness + DedupeWindow) / 8 past that
+// (they could only match touchpoints that are too late anyway). The
 // guarantee therefore is:
 //
 //   - a redelivery whose event time is within DedupeWindow of the first
@@ -76,12 +84,13 @@
 //   - the same event id with an event time more than DedupeWindow away from
 //     every remembered delivery is a new touchpoint.
 //
-// The guarantee holds for leads with at most 2048 applied touchpoints
+// The guarantee holds for leads with fewer than 2048 applied touchpoints
 // within MaxLateness + DedupeWindow of event time (about 250 a day with the
-// defaults); beyond that the entry with the oldest event time is forgotten
-// first. The bound keeps a heavy lead's lookups (a linear scan) and its
-// changelog record (about 20 KiB of ids) small. Two different ids collide
-// with probability 2^-64 per pair of the same lead.
+// defaults). A lead that reaches 2048 remembered ids forgets those in the
+// oldest eighth of their time range. The bound keeps a heavy lead's lookups
+// (a linear scan) and its changelog record (about 20 KiB of ids) small.
+// Two different ids collide with probability 2^-64 per pair of the same
+// lead.
 //
 // # Qualification
 //
@@ -150,7 +159,7 @@
 // # Memory
 //
 // Leads live in one slice of structs indexed through a map from key to
-// slot, with no per-lead map. A lead is a 136-byte struct plus two short
+// slot, with no per-lead map. A lead is a 144-byte struct plus two short
 // slices: one of 16-byte entries holding its contributor groups, cap usage
 // and remembered event ids together (one allocation, few cache lines per
 // touchpoint), and one of its fit traits. Contributor group keys (type,

@@ -248,7 +248,9 @@ func (e *Engine) Score(lead string, atMillis int64) (engagement, fit float64, ok
 // check) into res. The checks run in this order: future, too_late (a new
 // lead is never too late), duplicate; then a disarmed lead may be rearmed,
 // the points are applied, the traits update fit, and qualification is
-// checked. Apply keeps no string or slice of tp.
+// checked. Apply keeps no string or slice of tp. tp is expected to be
+// valid as package ingest checks it (an event id and a lead key); an
+// empty lead key is simply one more lead.
 func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 	contrib := res.MQL.Contributors[:0]
 	*res = Result{}
@@ -357,9 +359,9 @@ func (e *Engine) fillState(l *lead, res *Result) {
 func (e *Engine) fillMQL(l *lead, tp *Touchpoint, res *Result) {
 	m := &res.MQL
 	th := &e.m.Thresholds
-	if l.flags&flagLeadID != 0 {
-		m.LeadID = l.key
-	}
+	// LeadID is the key the lead is scored under: its lead id, or its
+	// anonymous id while it has none (the MQL topic is keyed by it).
+	m.LeadID = l.key
 	m.AnonymousID = l.anon
 	m.AccountID = l.account
 	m.Sequence = int(l.seq)

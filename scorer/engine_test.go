@@ -100,15 +100,35 @@ func TestGlob(t *testing.T) {
 		if got := globMatch(c.pattern, c.s); got != c.want {
 			t.Errorf("globMatch(%q, %q) = %v, want %v", c.pattern, c.s, got, c.want)
 		}
+		g := compileGlob(c.pattern)
+		if got := g.match(c.s); got != c.want {
+			t.Errorf("compiled glob %q on %q = %v, want %v", c.pattern, c.s, got, c.want)
+		}
 		if got := models.MatchGlob(c.pattern, c.s); got != c.want {
 			t.Errorf("models.MatchGlob(%q, %q) = %v, want %v (the engine and the models package disagree)", c.pattern, c.s, got, c.want)
 		}
 	}
 }
 
+// FuzzGlob checks the compiled glob against the general matcher.
+func FuzzGlob(f *testing.F) {
+	f.Add("*/pricing*", "https://x/pricing?a=1")
+	f.Add("a*b*c", "abcbc")
+	f.Add("*a*a*a*", "aa")
+	f.Add("x?y*", "xzy")
+	f.Fuzz(func(t *testing.T, pattern, s string) {
+		g := compileGlob(pattern)
+		if got, want := g.match(s), globMatch(pattern, s); got != want {
+			t.Fatalf("compiled glob %q on %q = %v, globMatch %v", pattern, s, got, want)
+		}
+	})
+}
+
 func TestGlobZeroAlloc(t *testing.T) {
+	g := compileGlob("*/pricing*")
 	n := testing.AllocsPerRun(100, func() {
 		globMatch("*a*b?c*", "xxaxxbxcxx")
+		g.match("https://acme.test/en/pricing?x")
 	})
 	if n != 0 {
 		t.Fatalf("globMatch allocates %v times", n)
@@ -641,8 +661,14 @@ fit:
 
 func TestMQLAnonymousLead(t *testing.T) {
 	e := NewEngine(mustParse(t, qualModel))
-	r := apply(e, &Touchpoint{AnonymousID: "cookie-1", EventID: "1", Type: "demo_request", OccurredAt: t0})
-	if !r.Qualified || r.MQL.LeadID != "" || r.MQL.AnonymousID != "cookie-1" {
+	r := apply(e, &Touchpoint{LeadID: "lead-7", EventID: "0", Type: "demo_request", OccurredAt: t0})
+	if !r.Qualified || r.MQL.LeadID != "lead-7" || r.MQL.AnonymousID != "" {
+		t.Fatalf("%+v", r.MQL)
+	}
+	// An anonymous lead's MQL is keyed by its anonymous id; nothing of the
+	// previous MQL (reused Result) carries over.
+	r = apply(e, &Touchpoint{AnonymousID: "cookie-1", EventID: "1", Type: "demo_request", OccurredAt: t0})
+	if !r.Qualified || r.MQL.LeadID != "cookie-1" || r.MQL.AnonymousID != "cookie-1" {
 		t.Fatalf("%+v", r.MQL)
 	}
 }

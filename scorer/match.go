@@ -48,6 +48,52 @@ func globMatch(pattern, s string) bool {
 	return p == len(pattern)
 }
 
+// glob is a compiled glob pattern. Patterns without '?' (the usual
+// "*/pricing*") are matched with a prefix, a suffix and substring searches
+// between them, which is exact for '*'-only patterns (the leftmost match of
+// each segment is always a safe choice); others use globMatch.
+type glob struct {
+	pattern string
+	segs    []string // pattern split at '*', when the pattern has no '?'
+}
+
+func compileGlob(pattern string) glob {
+	g := glob{pattern: pattern}
+	if !strings.Contains(pattern, "?") {
+		g.segs = strings.Split(pattern, "*")
+	}
+	return g
+}
+
+func (g *glob) match(s string) bool {
+	if g.segs == nil {
+		return globMatch(g.pattern, s)
+	}
+	n := len(g.segs)
+	if n == 1 {
+		return s == g.pattern
+	}
+	first, last := g.segs[0], g.segs[n-1]
+	if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
+		return false
+	}
+	s = s[len(first) : len(s)-len(last)]
+	for _, seg := range g.segs[1 : n-1] {
+		i := strings.Index(s, seg)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(seg):]
+	}
+	return true
+}
+
+// propMatch is a compiled models.PropertyMatch.
+type propMatch struct {
+	key  string
+	glob glob
+}
+
 // rule is a compiled models.Rule.
 type rule struct {
 	idx      uint16
@@ -55,7 +101,7 @@ type rule struct {
 	name     string
 	channel  string
 	campaign string
-	props    []models.PropertyMatch
+	props    []propMatch
 	points   float64
 	cap      float64
 }
@@ -68,8 +114,8 @@ func (r *rule) matches(tp *Touchpoint) bool {
 		return false
 	}
 	for i := range r.props {
-		v, ok := tp.Prop(r.props[i].Key)
-		if !ok || !globMatch(r.props[i].Glob, v) {
+		v, ok := tp.Prop(r.props[i].key)
+		if !ok || !r.props[i].glob.match(v) {
 			return false
 		}
 	}
@@ -91,9 +137,11 @@ func newMatcher(rs []models.Rule) matcher {
 			name:     r.Name,
 			channel:  r.Channel,
 			campaign: r.Campaign,
-			props:    slices.Clone(r.Properties),
 			points:   r.Points,
 			cap:      r.Cap,
+		}
+		for _, p := range r.Properties {
+			cr.props = append(cr.props, propMatch{key: p.Key, glob: compileGlob(p.Glob)})
 		}
 		if r.Channel != "" {
 			cr.nconds++
@@ -128,7 +176,7 @@ func (m *matcher) match(tp *Touchpoint) *rule {
 type fitRule struct {
 	trait  uint16
 	equals []string
-	glob   string
+	glob   *glob   // nil when not set
 	min    float64 // -Inf when open
 	max    float64 // +Inf when open
 	points float64
@@ -138,10 +186,13 @@ func compileFit(fr *models.FitRule, trait uint16) fitRule {
 	c := fitRule{
 		trait:  trait,
 		equals: slices.Clone(fr.Equals),
-		glob:   fr.Glob,
 		min:    math.Inf(-1),
 		max:    math.Inf(1),
 		points: fr.Points,
+	}
+	if fr.Glob != "" {
+		g := compileGlob(fr.Glob)
+		c.glob = &g
 	}
 	if fr.Min != nil {
 		c.min = *fr.Min
@@ -164,8 +215,8 @@ func (f *fitRule) matches(v string) bool {
 			}
 		}
 		return false
-	case f.glob != "":
-		return globMatch(f.glob, v)
+	case f.glob != nil:
+		return f.glob.match(v)
 	default:
 		x, ok := parseNumber(v)
 		return ok && x >= f.min && x < f.max

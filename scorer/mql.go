@@ -18,10 +18,10 @@ type MQL struct {
 	QualifiedAt    time.Time `json:"qualified_at"`
 	TriggerEventID string    `json:"trigger_event_id"`
 	// Score is the engagement (E_ref) right after the trigger was applied.
-	Score      float64        `json:"score"`
-	Fit        float64        `json:"fit"`
-	Thresholds MQLThresholds  `json:"thresholds"`
-	Model      ModelRef       `json:"model"`
+	Score      float64       `json:"score"`
+	Fit        float64       `json:"fit"`
+	Thresholds MQLThresholds `json:"thresholds"`
+	Model      ModelRef      `json:"model"`
 	// Contributors are the largest contributions to Score, decayed to
 	// QualifiedAt, largest first: why this lead qualified.
 	Contributors []Contributor `json:"contributors"`

@@ -195,10 +195,11 @@ func (k *kafkaFlags) opts() ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-// withClientMetrics adds franz-go's client metrics (kprom) to opts.
-func withClientMetrics(opts []kgo.Opt, reg prometheus.Registerer) []kgo.Opt {
-	m := kprom.NewMetrics("leadscore_kafka", kprom.Registerer(reg))
-	return append(opts, kgo.WithHooks(m))
+// clientMetrics returns franz-go's client metrics (kprom) for one client,
+// labelled component=name.
+func clientMetrics(reg prometheus.Registerer, name string) *kprom.Metrics {
+	return kprom.NewMetrics("leadscore_kafka", kprom.Registerer(reg),
+		kprom.WithStaticLabel(prometheus.Labels{"component": name}))
 }
 
 type logFlags struct {

@@ -34,7 +34,11 @@ func cmdDev(ctx context.Context, args []string) error {
 	leads := fs.Int("leads", 5000, "distinct synthetic leads")
 	badFraction := fs.Float64("bad-fraction", 0.01, "share of deliberately bad synthetic records (dead-lettered)")
 	summary := fs.Duration("summary-every", 2*time.Second, "how often to print the one-line summary (0: never)")
-	_ = fs.Set("partitions", "6") // two cores do not need twelve partitions
+	// Smaller defaults suit a laptop: two cores do not need twelve
+	// partitions, and archive files should appear within a minute.
+	_ = fs.Set("partitions", "6")
+	_ = fs.Set("archive-roll-interval", "1m")
+	_ = fs.Set("archive-flush-idle", "10s")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,10 +109,10 @@ func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log
 	if err := f.ensureTopics(ctx, kopts); err != nil {
 		return nil, err
 	}
-	clientOpts := withClientMetrics(kopts, reg)
 	c := &components{log: log, reg: reg}
 	c.pipeline, err = ingest.New(ingest.Config{
-		Kafka:              clientOpts,
+		Kafka:              kopts,
+		Hooks:              []kgo.Hook{clientMetrics(reg, "scorer")},
 		Group:              f.group,
 		TransactionalID:    f.transactionalID,
 		Topics:             f.topics,
@@ -128,7 +129,7 @@ func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log
 	}
 	if f.archiveDir != "" {
 		c.archiver, err = archive.New(archive.Config{
-			Kafka:        clientOpts,
+			Kafka:        append(slices.Clone(kopts), kgo.WithHooks(clientMetrics(reg, "archiver"))),
 			Group:        f.archiveGroup,
 			ScoredTopic:  f.topics.Scored,
 			MQLTopic:     f.topics.MQL,
