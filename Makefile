@@ -50,7 +50,7 @@ fuzz: ## fuzz every decoder for FUZZTIME each (default 60s)
 	$(GO) test ./scorer -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $${FUZZTIME:-60s}
 	$(GO) test ./models -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-60s}
 
-GOLANGCI_VERSION := v2.6.2
+GOLANGCI_VERSION := v2.15.0
 .PHONY: lint
 lint: ## golangci-lint (pinned) with .golangci.yml, and go vet
 	$(GO) vet $(PKGS)

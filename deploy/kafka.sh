@@ -2,7 +2,7 @@
 # deploy/kafka.sh: a real, single-node Apache Kafka 4.x broker on loopback,
 # assembled from Maven artifacts (no Docker, no tarball download).
 #
-# Usage: deploy/kafka.sh up|down|status|logs [-f]|bootstrap|clean
+# Usage: deploy/kafka.sh up|down|status|logs [-f]|bootstrap|fetch|version|clean
 #
 #   up         fetch the broker's jars once (cached), format storage once,
 #              start the broker in the background and wait until it answers
@@ -13,6 +13,8 @@
 #   status     exit 0 and print the address when up, exit 3 when down.
 #   logs [-f]  last ${LINES:-100} lines of the broker log (-f follows it).
 #   bootstrap  print the broker address (host:port) whether up or not.
+#   fetch      only fetch the jars into the cache.
+#   version    print the pinned Kafka version.
 #   clean      down, then delete this port's state (data, logs, config).
 #
 # Environment:
@@ -60,7 +62,7 @@ die() {
 }
 
 usage() {
-  sed -n '4,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -362,6 +364,8 @@ main() {
   status) cmd_status ;;
   logs) cmd_logs "$@" ;;
   bootstrap) printf '%s:%s\n' "${HOST}" "${PORT}" ;;
+  fetch) libs_dir >/dev/null ;;
+  version) sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "${POM}" ;;
   clean) cmd_clean ;;
   -h | --help | help) usage ;;
   *)

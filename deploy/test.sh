@@ -38,7 +38,7 @@ install_deps() {
     echo "installing Python packages (deploy/requirements-test.txt)"
     python3 -m pip install -q --disable-pip-version-check -r deploy/requirements-test.txt
   fi
-  python3 -c 'import pyarrow, duckdb, confluent_kafka; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__, "confluent-kafka", confluent_kafka.version()[0])'
+  python3 -c 'import pyarrow, duckdb, confluent_kafka; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__, "confluent-kafka", confluent_kafka.version())'
 }
 
 if [ "${1:-}" = "--deps-only" ]; then
@@ -82,7 +82,7 @@ go test -race -tags invariants -count=1 -timeout 20m ./... 2>&1 | tee /tmp/leads
 }
 
 stage "python tests (independent reference implementation of SCORING.md)"
-python3 -m pytest -q bench/reference
+python3 -m pytest -q bench/reference bench/interop
 
 stage "done"
 echo "broker used: ${broker_desc}"

@@ -80,6 +80,15 @@ type Config struct {
 	// reuses its id fences its own zombie at once. Default
 	// "leadscore-<hostname>".
 	TransactionalID string
+	// InstanceID, when set, makes this instance a static member of the
+	// group: restarted with the same id (after a crash or a deploy) it
+	// takes its partitions back without a rebalance. A static member that
+	// stops for good holds its partitions until SessionTimeout. Default:
+	// dynamic membership.
+	InstanceID string
+	// SessionTimeout is the group session timeout: how long the partitions
+	// of a crashed instance wait before another takes them. Default 45s.
+	SessionTimeout time.Duration
 	// Topics names the topics; see Topics for the defaults.
 	Topics Topics
 	// Model is the scoring model. Required.
@@ -238,10 +247,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(newPartitioner(p.cfg.Topics.State, p.cfg.Topics.Scored)),
 		kgo.ProducerBatchMaxBytes(maxRecordBytes),
+		kgo.MaxBufferedRecords(1<<20),
 		kgo.OnPartitionsAssigned(p.assigned),
 		kgo.OnPartitionsRevoked(p.revoked),
 		kgo.OnPartitionsLost(p.revoked),
 	)
+	if p.cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(p.cfg.SessionTimeout))
+	}
+	if p.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(p.cfg.InstanceID))
+	}
 	for _, h := range p.cfg.Hooks {
 		opts = append(opts, kgo.WithHooks(h))
 	}

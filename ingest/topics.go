@@ -62,14 +62,19 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, plan TopicPla
 		}
 		return nil
 	}
+	str := func(s string) *string { return &s }
 	in, ok := count(t.Touchpoints)
 	if !ok {
 		in = plan.Partitions
-		if err := create(t.Touchpoints, in, nil); err != nil {
+		// The input takes values up to maxRecordBytes, so that one over
+		// the decoder's limit reaches the scorer and is dead-lettered as
+		// oversized instead of being refused to the producer.
+		if err := create(t.Touchpoints, in, map[string]*string{
+			"max.message.bytes": str(strconv.Itoa(maxRecordBytes)),
+		}); err != nil {
 			return err
 		}
 	}
-	str := func(s string) *string { return &s }
 	coPartitioned := map[string]map[string]*string{
 		t.State: {
 			"cleanup.policy":        str("compact"),

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -113,8 +114,8 @@ func (w *worker) stop() {
 func (w *worker) handle(r *kgo.Record, now time.Time) {
 	w.c.consumed++
 	if err := w.dec.Decode(r.Key, r.Value, r.Headers, &w.tp); err != nil {
-		de, ok := err.(*DecodeError)
-		if !ok {
+		var de *DecodeError
+		if !errors.As(err, &de) {
 			de = &DecodeError{Reason: ReasonInvalidJSON, Detail: err.Error()}
 		}
 		w.deadLetter(r, de.Reason, de.Error())

@@ -31,6 +31,8 @@ type pipelineFlags struct {
 
 	group           string
 	transactionalID string
+	instanceID      string
+	sessionTimeout  time.Duration
 	topics          ingest.Topics
 	model           string
 	inputFormat     string
@@ -57,6 +59,8 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, defBrokers, defArchive, defMe
 	f.logs.register(fs)
 	fs.StringVar(&f.group, "group", "leadscore", "consumer group of the scorers")
 	fs.StringVar(&f.transactionalID, "transactional-id", "", "transactional id of this instance; unique per live instance (default leadscore-<hostname>)")
+	fs.StringVar(&f.instanceID, "instance-id", "", "static group membership `id`: a restart with the same id takes its partitions back at once (also the default transactional id)")
+	fs.DurationVar(&f.sessionTimeout, "session-timeout", 45*time.Second, "group session timeout: how long a crashed instance holds its partitions")
 	fs.StringVar(&f.topics.Touchpoints, "topic-touchpoints", ingest.DefaultTouchpointsTopic, "input topic of touchpoints")
 	fs.StringVar(&f.topics.MQL, "topic-mql", ingest.DefaultMQLTopic, "output topic of MQL events")
 	fs.StringVar(&f.topics.DLQ, "topic-dlq", ingest.DefaultDLQTopic, "dead-letter topic")
@@ -78,6 +82,22 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, defBrokers, defArchive, defMe
 	fs.DurationVar(&f.archiveRollInterval, "archive-roll-interval", 10*time.Minute, "record time spanned by one archive file at most")
 	fs.DurationVar(&f.archiveFlushIdle, "archive-flush-idle", 30*time.Second, "wall-clock time without records after which open archive files are closed")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", defMetrics, "`address` of the /metrics, /healthz and /readyz endpoint (empty: off)")
+}
+
+// txnID is the transactional id: the flag, else derived from the
+// instance id, else the pipeline's default (leadscore-<hostname>).
+func (f *pipelineFlags) txnID() string {
+	if f.transactionalID == "" && f.instanceID != "" {
+		return "leadscore-" + f.instanceID
+	}
+	return f.transactionalID
+}
+
+func (f *pipelineFlags) archiveInstanceID() string {
+	if f.instanceID == "" {
+		return ""
+	}
+	return f.instanceID + "-archiver"
 }
 
 // components are the running parts of a process: each one an actor of the
@@ -114,7 +134,9 @@ func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log
 		Kafka:              kopts,
 		Hooks:              []kgo.Hook{clientMetrics(reg, "scorer")},
 		Group:              f.group,
-		TransactionalID:    f.transactionalID,
+		TransactionalID:    f.txnID(),
+		InstanceID:         f.instanceID,
+		SessionTimeout:     f.sessionTimeout,
 		Topics:             f.topics,
 		Model:              model,
 		Decoder:            ingest.DecoderConfig{Format: format, MaxValueBytes: f.maxValueBytes},
@@ -129,18 +151,20 @@ func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log
 	}
 	if f.archiveDir != "" {
 		c.archiver, err = archive.New(archive.Config{
-			Kafka:        append(slices.Clone(kopts), kgo.WithHooks(clientMetrics(reg, "archiver"))),
-			Group:        f.archiveGroup,
-			ScoredTopic:  f.topics.Scored,
-			MQLTopic:     f.topics.MQL,
-			DLQTopic:     f.topics.DLQ,
-			Dir:          f.archiveDir,
-			RollRecords:  f.archiveRollRecords,
-			RollBytes:    f.archiveRollBytes,
-			RollInterval: f.archiveRollInterval,
-			FlushIdle:    f.archiveFlushIdle,
-			Logger:       log,
-			Registerer:   reg,
+			Kafka:          append(slices.Clone(kopts), kgo.WithHooks(clientMetrics(reg, "archiver"))),
+			Group:          f.archiveGroup,
+			SessionTimeout: f.sessionTimeout,
+			InstanceID:     f.archiveInstanceID(),
+			ScoredTopic:    f.topics.Scored,
+			MQLTopic:       f.topics.MQL,
+			DLQTopic:       f.topics.DLQ,
+			Dir:            f.archiveDir,
+			RollRecords:    f.archiveRollRecords,
+			RollBytes:      f.archiveRollBytes,
+			RollInterval:   f.archiveRollInterval,
+			FlushIdle:      f.archiveFlushIdle,
+			Logger:         log,
+			Registerer:     reg,
 		})
 		if err != nil {
 			return nil, usageError{err}

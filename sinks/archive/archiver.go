@@ -64,6 +64,13 @@ type Config struct {
 	// FlushIdle closes a partition's segment after this much wall-clock
 	// time without a new record for it. Default 30s.
 	FlushIdle time.Duration
+	// SessionTimeout is the consumer group session timeout: how long a
+	// crashed archiver holds its partitions. Default 45s.
+	SessionTimeout time.Duration
+	// InstanceID, when set, makes the archiver a static group member: a
+	// restart with the same id takes its partitions back without a
+	// rebalance. Default: dynamic membership.
+	InstanceID string
 	// Logger receives operational logs. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer receives the archive's metrics. Default: not registered.
@@ -205,6 +212,12 @@ func (a *Archiver) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(a.onRevoked),
 		kgo.OnPartitionsLost(a.onLost),
 	)
+	if a.cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(a.cfg.SessionTimeout))
+	}
+	if a.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(a.cfg.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("archive: kafka client: %w", err)
