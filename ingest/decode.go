@@ -3,6 +3,26 @@
 // pipeline that feeds the engine and dead-letters what cannot be used
 // (SCORING.md 1).
 //
+// # Pipeline
+//
+// Pipeline is the scoring consumer. It joins the consumer group on the
+// touchpoints topic with franz-go's GroupTransactSession and runs one worker
+// goroutine per assigned partition, which owns that partition's
+// scorer.Engine: a single writer, no locks on the hot path. Every
+// Config.CommitInterval (100 ms) one Kafka transaction commits, together:
+// the MQL events, the dead letters, one scored-touchpoint record per scored
+// touchpoint (for the archive), one changelog record per lead changed in the
+// transaction, and the input offsets. When the transaction commits the
+// engines forget their undo logs; when it aborts (a rebalance, a produce
+// error) they roll back to the last commit and consumption restarts at the
+// committed offsets, so nothing is lost or doubled.
+//
+// When partitions are assigned, fetching for them waits while their leads
+// are restored from the changelog partitions of the same numbers
+// (read_committed, to the end, after any open transaction resolved).
+// EnsureTopics creates missing topics; the changelog and scored topics have
+// the input's partition count. See DESIGN.md for the invariants.
+//
 // # Decoding
 //
 // A Decoder is a hand-written, validating JSON scanner: one pass over the

@@ -236,6 +236,11 @@ func (p *Pipeline) Ready() bool { return p.ready.Load() }
 // or the cluster refuses it); the caller should exit and restart: the
 // state and offsets of the last committed transaction are intact.
 func (p *Pipeline) Run(ctx context.Context) error {
+	batchLimit, err := producerBatchLimit(ctx, p.cfg.Kafka, p.cfg.Topics)
+	if err != nil {
+		return err
+	}
+	p.log.Info("producer batch limit", "bytes", batchLimit)
 	opts := append(slices.Clone(p.cfg.Kafka),
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.cfg.Topics.Touchpoints),
@@ -246,7 +251,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(newPartitioner(p.cfg.Topics.State, p.cfg.Topics.Scored)),
-		kgo.ProducerBatchMaxBytes(maxRecordBytes),
+		kgo.ProducerBatchMaxBytes(batchLimit),
 		kgo.MaxBufferedRecords(1<<20),
 		kgo.OnPartitionsAssigned(p.assigned),
 		kgo.OnPartitionsRevoked(p.revoked),
@@ -275,12 +280,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		"transactional_id", p.cfg.TransactionalID, "model", p.cfg.Model.Name, "model_version", p.cfg.Model.Version)
 
 	for {
-		if err := sess.Begin(); err != nil {
-			return fmt.Errorf("ingest: begin transaction: %w", err)
-		}
-		stopped, ferr := p.fill(ctx)
-		if err := p.end(ctx, stopped || ferr != nil); err != nil {
-			return err
+		stopped, began, ferr := p.fill(ctx)
+		if began {
+			if err := p.end(ctx, stopped || ferr != nil); err != nil {
+				return err
+			}
 		}
 		if ferr != nil {
 			return ferr
@@ -292,19 +296,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 }
 
-// fill polls and processes records until the commit interval has passed
-// or ctx is done (it then reports true).
-func (p *Pipeline) fill(ctx context.Context) (stopped bool, err error) {
-	deadline := time.Now().Add(p.cfg.CommitInterval)
+// fill polls and processes records for one transaction: it begins the
+// transaction when the first records arrive (an idle pipeline opens no
+// transactions) and returns once the commit interval has passed since, or
+// when ctx is done (stopped).
+func (p *Pipeline) fill(ctx context.Context) (stopped, began bool, err error) {
+	var deadline time.Time
 	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false, nil
+		if began && !time.Now().Before(deadline) {
+			return false, true, nil
 		}
 		if ctx.Err() != nil {
-			return true, nil
+			return true, began, nil
 		}
-		pollCtx, cancel := context.WithTimeout(ctx, left)
+		var pollCtx context.Context
+		var cancel context.CancelFunc
+		if began {
+			pollCtx, cancel = context.WithDeadline(ctx, deadline)
+		} else {
+			// Idle: come back now and then to notice a failed restore.
+			pollCtx, cancel = context.WithTimeout(ctx, time.Second)
+		}
 		p.sess.AllowRebalance()
 		fetches := p.sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
 		cancel()
@@ -312,11 +324,17 @@ func (p *Pipeline) fill(ctx context.Context) (stopped bool, err error) {
 			// A partition could not be restored; its worker is missing and
 			// its records must not be processed. Leaving the group lets
 			// another instance (or our restart) try again.
-			return true, err
+			return true, began, err
+		}
+		if !began && fetches.NumRecords() > 0 {
+			if err := p.sess.Begin(); err != nil {
+				return true, false, fmt.Errorf("ingest: begin transaction: %w", err)
+			}
+			began, deadline = true, time.Now().Add(p.cfg.CommitInterval)
 		}
 		p.process(fetches)
 		if fetches.IsClientClosed() {
-			return true, nil
+			return true, began, nil
 		}
 	}
 }
@@ -379,6 +397,13 @@ func (p *Pipeline) end(ctx context.Context, stopping bool) error {
 			}
 			p.sess.Produce(endCtx, r, p.promise)
 		})
+	}
+	// Flush first, so that every record of the transaction has its outcome
+	// before we choose: End would commit a transaction in which some
+	// records failed for good (a batch over the topic's size limit, for
+	// one), and those records would be lost.
+	if err := p.sess.Client().Flush(endCtx); err != nil {
+		return fmt.Errorf("ingest: flush: %w", err)
 	}
 	try := kgo.TryCommit
 	if perr := p.produceErr.Load(); perr != nil {

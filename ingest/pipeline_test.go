@@ -53,12 +53,21 @@ type env struct {
 }
 
 func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {
+	return newEnvScored(t, c, partitions, nil)
+}
+
+// newEnvScored is newEnv with the scored topic created beforehand with
+// scoredConfigs, when not nil.
+func newEnvScored(t *testing.T, c *kafkatest.Cluster, partitions int32, scoredConfigs map[string]*string) *env {
 	t.Helper()
 	e := &env{t: t, cluster: c, group: c.Group(t)}
 	base := c.Topic(t, partitions, nil)
 	e.topics = Topics{Touchpoints: base}
 	// The other topics are created by EnsureTopics, the way the binary does.
 	e.topics.MQL, e.topics.DLQ, e.topics.State, e.topics.Scored = base+".mql", base+".dlq", base+".state", base+".scored"
+	if scoredConfigs != nil {
+		e.topics.Scored = c.Topic(t, partitions, scoredConfigs)
+	}
 	adm := c.Admin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -451,3 +460,38 @@ func TestEnsureTopicsMismatch(t *testing.T) {
 		t.Errorf("EnsureTopics without Create on a missing topic: %v", err)
 	}
 }
+
+// testSmallTopicLimit is the regression test for a lost batch: an output
+// topic whose max.message.bytes is smaller than the producer's batches
+// refused whole batches of scored touchpoints for good, and the transaction
+// committed without them. The producer now sizes its batches to the
+// smallest limit of its output topics, and a transaction with any failed
+// record aborts.
+func testSmallTopicLimit(t *testing.T, c *kafkatest.Cluster) {
+	limit := "16384"
+	e := newEnvScored(t, c, 2, map[string]*string{"max.message.bytes": &limit})
+	const n = 3000
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	recs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		recs = append(recs, tpRecord(fmt.Sprintf("lead-%03d", i%300), fmt.Sprintf("ev-%d", i), "page_view",
+			t0.Add(time.Duration(i)*time.Millisecond), map[string]string{"url": "https://x.test/blog/" + strings.Repeat("a", 100)}))
+	}
+	e.produce(recs...)
+	e.start("a", nil)
+	got := e.readAll(e.topics.Scored, n, 2*time.Second)
+	seen := map[string]int{}
+	var row archive.TouchpointRow
+	for _, r := range got {
+		if err := row.UnmarshalJSON(r.Value); err != nil {
+			t.Fatal(err)
+		}
+		seen[row.EventID]++
+	}
+	if len(got) != n || len(seen) != n {
+		t.Errorf("scored records: %d (%d distinct), want %d: batches over the topic limit were lost or doubled", len(got), len(seen), n)
+	}
+}
+
+func TestSmallTopicLimitFake(t *testing.T)  { testSmallTopicLimit(t, kafkatest.Fake(t)) }
+func TestSmallTopicLimitKafka(t *testing.T) { testSmallTopicLimit(t, kafkatest.Broker(t)) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -75,13 +76,18 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, plan TopicPla
 			return err
 		}
 	}
+	// Every output topic takes batches up to maxRecordBytes: dead letters
+	// carry input values whole, and the producer's batches are bounded by
+	// the smallest limit of the topics it writes (producerBatchLimit).
+	big := str(strconv.Itoa(maxRecordBytes))
 	coPartitioned := map[string]map[string]*string{
 		t.State: {
 			"cleanup.policy":        str("compact"),
 			"min.compaction.lag.ms": str("0"),
 			"segment.bytes":         str(strconv.Itoa(64 << 20)),
+			"max.message.bytes":     big,
 		},
-		t.Scored: nil,
+		t.Scored: {"max.message.bytes": big},
 	}
 	for _, topic := range []string{t.State, t.Scored} {
 		n, ok := count(topic)
@@ -96,8 +102,8 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, plan TopicPla
 		}
 	}
 	others := map[string]map[string]*string{
-		t.MQL: nil,
-		t.DLQ: {"max.message.bytes": str(strconv.Itoa(maxRecordBytes))},
+		t.MQL: {"max.message.bytes": big},
+		t.DLQ: {"max.message.bytes": big},
 	}
 	for _, topic := range []string{t.MQL, t.DLQ} {
 		if _, ok := count(topic); !ok {
@@ -107,6 +113,42 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, plan TopicPla
 		}
 	}
 	return nil
+}
+
+// producerBatchLimit is the largest record batch every output topic takes:
+// the smallest max.message.bytes among them, at most maxRecordBytes. A
+// batch over a topic's limit fails for good, so the producer must never
+// build one. When the configs cannot be read (no DescribeConfigs
+// permission), Kafka's default limit is assumed.
+func producerBatchLimit(ctx context.Context, opts []kgo.Opt, t Topics) (int32, error) {
+	const kafkaDefault = 1048588
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: client: %w", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, t.MQL, t.DLQ, t.State, t.Scored)
+	if err != nil {
+		return kafkaDefault, nil
+	}
+	limit := int32(maxRecordBytes)
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			return kafkaDefault, nil
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			n, err := strconv.ParseInt(*c.Value, 10, 32)
+			if err == nil && n > 0 {
+				limit = min(limit, int32(n))
+			}
+		}
+	}
+	return limit, nil
 }
 
 // partitioner sends records of the co-partitioned topics (state, scored)

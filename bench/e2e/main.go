@@ -107,6 +107,7 @@ func run(brokers string, events int64, leads int, partitions int32, commit time.
 		return err
 	}
 	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan error, 1)
 	if profile != "" {
 		f, err := os.Create(profile)
@@ -129,7 +130,11 @@ func run(brokers string, events int64, leads int, partitions int32, commit time.
 		}
 		return 0
 	}
+	var tFirst time.Time
 	for consumed() < float64(st.Produced) {
+		if tFirst.IsZero() && consumed() > 0 {
+			tFirst = time.Now()
+		}
 		select {
 		case err := <-done:
 			cancel()
@@ -158,8 +163,12 @@ func run(brokers string, events int64, leads int, partitions int32, commit time.
 		}
 		return 0
 	}
-	fmt.Printf("scored   %d touchpoints in %v: %.0f touchpoints/s end to end (commit interval %v, %d partitions)\n",
+	fmt.Printf("scored   %d touchpoints in %v including group join and restore: %.0f touchpoints/s end to end (commit interval %v, %d partitions)\n",
 		st.Produced, scoreTime.Round(time.Millisecond), float64(st.Produced)/scoreTime.Seconds(), commit, partitions)
+	if !tFirst.IsZero() {
+		steady := scoreTime - tFirst.Sub(t1)
+		fmt.Printf("         from the first commit on: %v, %.0f touchpoints/s\n", steady.Round(time.Millisecond), float64(st.Produced)/steady.Seconds())
+	}
 	fmt.Printf("         scored %.0f, duplicates %.0f, dead letters %.0f, MQL %.0f, leads %.0f, transactions %.0f\n",
 		get("leadscore_touchpoints_scored_total"), get("leadscore_touchpoints_duplicate_total"),
 		get("leadscore_touchpoints_dead_lettered_total"), get("leadscore_mql_emitted_total"),
