@@ -44,7 +44,7 @@ func benchModel() *models.Model {
 	}
 }
 
-// benchStream generates touchpoints for nLeads leads, one second of event
+// benchStream generates touchpoints for nLeads leads, stepMillis of event
 // time apart, with a mix of types close to real traffic.
 type benchStream struct {
 	rng    *rand.Rand
@@ -53,14 +53,15 @@ type benchStream struct {
 	tps    []Touchpoint
 	traits [][]Attr
 	t0     int64
+	step   int64 // ms of event time between touchpoints
 	i      int64
 	buf    []byte
 	num    []byte
 	zipf   *rand.Zipf // when set, picks leads with a skew; else uniformly
 }
 
-func newBenchStream(nLeads, nIDs int) *benchStream {
-	s := &benchStream{rng: rand.New(rand.NewPCG(1, 2)), t0: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()}
+func newBenchStream(nLeads, nIDs int, stepMillis int64) *benchStream {
+	s := &benchStream{rng: rand.New(rand.NewPCG(1, 2)), t0: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), step: stepMillis}
 	for i := range nLeads {
 		s.leads = append(s.leads, fmt.Sprintf("lead-%07d@example.com", i))
 	}
@@ -105,13 +106,16 @@ func newBenchStream(nLeads, nIDs int) *benchStream {
 // next fills tp with the next touchpoint and returns the wall clock.
 func (s *benchStream) next(tp *Touchpoint) int64 {
 	s.i++
+	// One random word gives the lead (top 32 bits), the type (next 16) and
+	// the lateness (low 16), each by a multiply-shift into its range.
+	r := s.rng.Uint64()
 	var li int
 	if s.zipf != nil {
 		li = int(s.zipf.Uint64())
 	} else {
-		li = s.rng.IntN(len(s.leads))
+		li = int((r >> 32) * uint64(len(s.leads)) >> 32)
 	}
-	*tp = s.tps[s.rng.IntN(len(s.tps))]
+	*tp = s.tps[(r>>16&0xffff)*uint64(len(s.tps))>>16]
 	// Like the decoder, write the ids into a reused buffer: the engine sees
 	// strings that are hot in the cache and must copy what it keeps. The
 	// lead key is the same as s.leads[li], formatted rather than read from
@@ -125,11 +129,11 @@ func (s *benchStream) next(tp *Touchpoint) int64 {
 	s.buf = append(b, s.ids[s.i%int64(len(s.ids))]...)
 	tp.LeadID = unsafe.String(&s.buf[0], nl)
 	tp.EventID = unsafe.String(&s.buf[nl], len(s.buf)-nl)
-	tp.OccurredAt = s.t0 + s.i*1000 - s.rng.Int64N(60_000) // up to a minute out of order
+	tp.OccurredAt = s.t0 + s.i*s.step - int64((r&0xffff)*60_000>>16) // up to a minute out of order
 	if s.i%10 == 0 {
 		tp.Traits = s.traits[li]
 	}
-	return s.t0 + s.i*1000
+	return s.t0 + s.i*s.step
 }
 
 const benchCommitEvery = 4096
@@ -138,41 +142,60 @@ const benchCommitEvery = 4096
 // at random (the worst case for the CPU caches), the realistic mix above, a
 // Commit every 4096 events (so nearly every event pays for the undo record
 // of its lead's first change in the transaction).
-func BenchmarkApply(b *testing.B) { benchmarkApply(b, false, false) }
+func BenchmarkApply(b *testing.B) { benchmarkApply(b, false, benchFull) }
+
+// BenchmarkApplyHot is BenchmarkApply with 10k leads, each getting
+// touchpoints at the same rate of event time as there (so the same number
+// of remembered ids, groups and cap entries): a working set ten times
+// smaller, friendlier to the CPU caches.
+func BenchmarkApplyHot(b *testing.B) { benchmarkApply(b, false, benchHot) }
 
 // BenchmarkApplyTxn is BenchmarkApply plus AppendDirty before each Commit:
 // the engine's whole cost per event in the pipeline, changelog encoding
 // included.
-func BenchmarkApplyTxn(b *testing.B) { benchmarkApply(b, true, false) }
+func BenchmarkApplyTxn(b *testing.B) { benchmarkApply(b, true, benchFull) }
 
 // BenchmarkApplySkewed is BenchmarkApply with leads picked from a Zipf
 // distribution (s = 1.1): a few active leads make most of the traffic, as
 // in real sessions.
-func BenchmarkApplySkewed(b *testing.B) { benchmarkApply(b, false, true) }
+func BenchmarkApplySkewed(b *testing.B) { benchmarkApply(b, false, benchSkewed) }
 
-// steadyEngine is an engine and stream built once per distribution and
-// shared by the benchmarks: 100k leads, each known, with its slices at
-// their steady size.
+// benchSetup says which leads a steady-state benchmark draws from.
+type benchSetup struct {
+	leads  int
+	skewed bool
+}
+
+var (
+	benchFull   = benchSetup{leads: 100_000}
+	benchHot    = benchSetup{leads: 10_000}
+	benchSkewed = benchSetup{leads: 100_000, skewed: true}
+)
+
+// steadyEngine is an engine and stream built once per setup and shared by
+// the benchmarks: every lead known, with its slices at their steady size.
 type steadyEngine struct {
 	e           *Engine
 	s           *benchStream
 	heapPerLead float64
 }
 
-var steady = map[bool]*steadyEngine{}
+var steady = map[benchSetup]*steadyEngine{}
 
-func steadyState(skewed bool) *steadyEngine {
-	if st := steady[skewed]; st != nil {
+func steadyState(setup benchSetup) *steadyEngine {
+	if st := steady[setup]; st != nil {
 		return st
 	}
-	s := newBenchStream(100_000, 1<<20+7)
+	// Event time advances 1 s per touchpoint for 100k leads, 10 s for 10k:
+	// each lead sees the same touchpoints per day of event time.
+	s := newBenchStream(setup.leads, 1<<20+7, 100_000*1000/int64(setup.leads))
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	e := NewEngine(benchModel())
 	var tp Touchpoint
 	var res Result
-	for i := range 1_500_000 { // every lead known, slices at their steady size
+	for i := range 15 * setup.leads { // every lead known, slices at their steady size
 		now := s.next(&tp)
 		e.Apply(&tp, now, &res)
 		if i%benchCommitEvery == 0 {
@@ -182,16 +205,16 @@ func steadyState(skewed bool) *steadyEngine {
 	e.Commit()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if skewed {
+	if setup.skewed {
 		s.zipf = rand.NewZipf(s.rng, 1.1, 1, uint64(len(s.leads)-1))
 	}
 	st := &steadyEngine{e: e, s: s, heapPerLead: float64(after.HeapAlloc-before.HeapAlloc) / float64(e.Len())}
-	steady[skewed] = st
+	steady[setup] = st
 	return st
 }
 
-func benchmarkApply(b *testing.B, changelog, skewed bool) {
-	st := steadyState(skewed)
+func benchmarkApply(b *testing.B, changelog bool, setup benchSetup) {
+	st := steadyState(setup)
 	e, s := st.e, st.s
 	var tp Touchpoint
 	var res Result
@@ -200,6 +223,7 @@ func benchmarkApply(b *testing.B, changelog, skewed bool) {
 	mqls, dirty := 0, 0
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0, cpuOK := processCPU()
 	for i := range b.N {
 		now := s.next(&tp)
 		e.Apply(&tp, now, &res)
@@ -220,6 +244,9 @@ func benchmarkApply(b *testing.B, changelog, skewed bool) {
 	}
 	e.Commit()
 	b.StopTimer()
+	if cpu1, ok := processCPU(); ok && cpuOK {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(mqls)/float64(b.N), "mqls/event")
 	b.ReportMetric(st.heapPerLead, "heap-bytes/lead")
@@ -230,7 +257,7 @@ func benchmarkApply(b *testing.B, changelog, skewed bool) {
 
 // BenchmarkApplyNewLeads measures touchpoints that each create a lead.
 func BenchmarkApplyNewLeads(b *testing.B) {
-	s := newBenchStream(1, 1<<20+7)
+	s := newBenchStream(1, 1<<20+7, 1000)
 	keys := make([]string, 1<<20)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("anon-%016x", i)

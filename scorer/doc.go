@@ -87,10 +87,16 @@
 // The guarantee holds for leads with fewer than 2048 applied touchpoints
 // within MaxLateness + DedupeWindow of event time (about 250 a day with the
 // defaults). A lead that reaches 2048 remembered ids forgets those in the
-// oldest eighth of their time range. The bound keeps a heavy lead's lookups
-// (a linear scan) and its changelog record (about 20 KiB of ids) small.
-// Two different ids collide with probability 2^-64 per pair of the same
-// lead.
+// oldest eighth of their time range. The bound keeps a heavy lead's
+// changelog record (about 20 KiB of ids) small. Two different ids collide
+// with probability 2^-64 per pair of the same lead.
+//
+// Lookups rarely read the ids: each lead keeps a 128-bit Bloom filter of
+// them (two bits an id), which rules out about 99 in 100 new ids of a lead
+// with a handful remembered, and a lead with more than 48 ids gets an
+// open-addressing index of them, so that even a heavy lead costs a probe
+// or two. Both are derived: rebuilt when ids are dropped, on Restore and on
+// Rollback, never encoded.
 //
 // # Qualification
 //
@@ -121,8 +127,12 @@
 //
 // The pipeline commits MQL events, changelog records and offsets in one
 // Kafka transaction. The engine keeps an undo log from the last Commit or
-// Rollback: a copy of every lead as it was before its first change (struct
-// and slices, no encoding). Dirty and AppendDirty list the changed leads in
+// Rollback: a copy of every lead as it was before its first change (its
+// struct and entries, no encoding, in arenas reused from one transaction to
+// the next; its traits are not copied then but copied by the lead before
+// it first changes one, as few touchpoints do). A lead is dirty when it
+// carries the number of the current transaction, so Commit does not visit
+// the leads. Dirty and AppendDirty list the changed leads in
 // order of first change, AppendDirty with their encoded state; Commit
 // forgets the undo log; Rollback puts every changed lead back and removes
 // the leads created since. A touchpoint that is not applied (duplicate,
@@ -158,11 +168,17 @@
 //
 // # Memory
 //
-// Leads live in one slice of structs indexed through a map from key to
-// slot, with no per-lead map. A lead is a 144-byte struct plus two short
-// slices: one of 16-byte entries holding its contributor groups, cap usage
-// and remembered event ids together (one allocation, few cache lines per
-// touchpoint), and one of its fit traits. Contributor group keys (type,
-// channel, campaign) are interned per engine and never freed, on the
-// assumption that there are few of them.
+// Leads live in one slice of structs, with no per-lead map, indexed by an
+// open-addressing table of 8-byte cells (32 bits of a seeded hash of the
+// key and the slot), so that finding a known lead reads one cell, then the
+// lead, and compares the key's bytes only on a tag match. A lead is a
+// 176-byte struct, the fields every touchpoint needs in its first 64
+// bytes, plus two short slices: one of 16-byte entries holding its
+// contributor groups, cap usage and remembered event ids together (one
+// allocation, few cache lines per touchpoint), and one of its fit traits,
+// whose values share one string. A heavy lead (more than 48 remembered ids)
+// also has an index of its ids (2 bytes a cell, at most half full).
+// Contributor group keys (type, channel, campaign) are interned per engine
+// and never freed, on the assumption that there are few of them; a small
+// direct-mapped cache in front of the intern map serves the groups in use.
 package scorer

@@ -87,38 +87,63 @@ type Engine struct {
 	capIndex map[string]uint16 // capKeys -> rule index
 
 	fit        []fitRule
-	traitIndex map[string]uint16 // trait name -> index into traitNames
+	traitIndex nameTable // trait name -> index into traitNames
 	traitNames []string
 
 	groupKeys  []groupKey
 	groupIndex map[groupKey]uint32
+	groupHot   []groupHot // direct-mapped cache in front of groupIndex
 
-	index map[string]int32 // lead key -> slot in leads
+	index leadIndex // lead key -> slot in leads
 	leads []lead
 	free  []int32 // unused slots
 	n     int     // leads held
 
-	txn     []int32    // dirty slots in order of first change
-	undoRec []undoRec  // one per dirty slot
-	undoEnt []entry    // the leads' ent slices before their first change
-	undoTr  []traitVal // the leads' traits before their first change
+	gen     uint32    // transaction number: a lead with this gen is dirty; never 0
+	txn     []int32   // dirty slots in order of first change
+	undoRec []undoRec // one per dirty slot
+	undoEnt []entry   // the leads' ent slices before their first change
 
 	enc   []byte // scratch for AppendDirty
 	idBuf []byte // scratch for MQL ids
 }
 
 // undoRec undoes the changes to one lead: remove it if created, else put
-// back old with its slices copied from the undo arenas.
+// back old with its entries copied from the undo arena (its traits slice
+// was left alone: see lead.ownTraits).
 type undoRec struct {
 	slot           int32
 	created        bool
 	entOff, entEnd int32
-	trOff, trEnd   int32
 	old            lead
 }
 
 type groupKey struct {
 	typ, channel, campaign string
+}
+
+// groupHot caches the id of a recently used group key. An unused entry has
+// the empty key, which is never served from the cache (a touchpoint with
+// an empty type, channel and campaign goes to the map).
+type groupHot struct {
+	k  groupKey
+	id uint32
+}
+
+// groupHotSize is the number of entries of the group cache, a power of two.
+const groupHotSize = 256
+
+// groupHotSlot is a cheap hash of a group key for the cache: lengths and a
+// few bytes. Keys that collide only evict each other; the map behind stays
+// exact.
+func groupHotSlot(typ, channel, campaign string) uint {
+	h := uint(len(typ)) | uint(len(channel))<<8 | uint(len(campaign))<<16
+	for _, s := range [3]string{typ, channel, campaign} {
+		if n := len(s); n > 0 {
+			h = (h ^ uint(s[n-1]) ^ uint(s[n/2])<<8) * 0x9e3779b1
+		}
+	}
+	return (h ^ h>>15 ^ h>>23) & (groupHotSize - 1)
 }
 
 // otherGroup is group key 0: the fold of the smallest groups of a lead.
@@ -161,9 +186,10 @@ func NewEngine(m *models.Model) *Engine {
 		topN:       m.TopContributors,
 		rules:      newMatcher(m.Rules),
 		capIndex:   make(map[string]uint16, len(m.Rules)),
-		traitIndex: make(map[string]uint16),
 		groupIndex: make(map[groupKey]uint32),
-		index:      make(map[string]int32),
+		groupHot:   make([]groupHot, groupHotSize),
+		index:      newLeadIndex(),
+		gen:        1,
 	}
 	if e.topN <= 0 {
 		e.topN = defaultTopN
@@ -187,13 +213,13 @@ func NewEngine(m *models.Model) *Engine {
 	}
 	for i := range m.Fit {
 		fr := &m.Fit[i]
-		ti, ok := e.traitIndex[fr.Trait]
+		ti, ok := e.traitIndex.get(fr.Trait)
 		if !ok {
-			ti = uint16(len(e.traitNames))
-			e.traitIndex[fr.Trait] = ti
+			ti = uint32(len(e.traitNames))
+			e.traitIndex.put(fr.Trait, ti)
 			e.traitNames = append(e.traitNames, fr.Trait)
 		}
-		e.fit = append(e.fit, compileFit(fr, ti))
+		e.fit = append(e.fit, compileFit(fr, uint16(ti)))
 	}
 	e.internGroup(otherType, "", "")
 	return e
@@ -236,7 +262,7 @@ func (e *Engine) decay(dt int64) float64 {
 // and whether the lead is known. A time before t_ref gives E_ref: engagement
 // is never decayed backwards.
 func (e *Engine) Score(lead string, atMillis int64) (engagement, fit float64, ok bool) {
-	slot, ok := e.index[lead]
+	slot, ok := e.lookup(lead)
 	if !ok {
 		return 0, 0, false
 	}
@@ -257,7 +283,12 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 	res.MQL.Contributors = contrib
 	t := tp.OccurredAt
 	key := tp.Lead()
-	slot, known := e.index[key]
+	kh := e.index.hash(key)
+	slot, known := e.index.find(kh, key, e.leads)
+	// Work that needs nothing from the lead comes next, so that it runs
+	// while the lead's memory is on its way.
+	h := hashID(tp.EventID)
+	r := e.rules.match(tp)
 	if t > nowMillis && t-nowMillis > e.maxFuture {
 		res.Outcome = Future
 		if known {
@@ -265,7 +296,6 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 		}
 		return
 	}
-	h := hashID(tp.EventID)
 	if known {
 		l := &e.leads[slot]
 		if t < subSat(l.tRef, e.maxLate) {
@@ -280,7 +310,7 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 		}
 		e.touch(slot)
 	} else {
-		slot = e.create(tp, t)
+		slot = e.create(tp, kh, t)
 	}
 	l := &e.leads[slot]
 
@@ -299,7 +329,7 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 
 	// Points.
 	var pts float64
-	if r := e.rules.match(tp); r != nil {
+	if r != nil {
 		res.Rule = r.name
 		pts = r.points
 		if r.cap > 0 && pts > 0 {
@@ -445,13 +475,18 @@ func contribLess(a, b *Contributor) bool {
 // internGroup returns the id of a contributor group key, copying the
 // strings the first time it is seen.
 func (e *Engine) internGroup(typ, channel, campaign string) uint32 {
-	if id, ok := e.groupIndex[groupKey{typ, channel, campaign}]; ok {
-		return id
+	c := &e.groupHot[groupHotSlot(typ, channel, campaign)]
+	if c.k.typ == typ && c.k.channel == channel && c.k.campaign == campaign && c.k != (groupKey{}) {
+		return c.id
 	}
-	k := groupKey{strings.Clone(typ), strings.Clone(channel), strings.Clone(campaign)}
-	id := uint32(len(e.groupKeys))
-	e.groupKeys = append(e.groupKeys, k)
-	e.groupIndex[k] = id
+	id, ok := e.groupIndex[groupKey{typ, channel, campaign}]
+	if !ok {
+		k := groupKey{strings.Clone(typ), strings.Clone(channel), strings.Clone(campaign)}
+		id = uint32(len(e.groupKeys))
+		e.groupKeys = append(e.groupKeys, k)
+		e.groupIndex[k] = id
+	}
+	*c = groupHot{k: e.groupKeys[id], id: id}
 	return id
 }
 
@@ -509,18 +544,21 @@ func smallestNamed(gs []entry) int {
 	return best
 }
 
-// setTraits stores the traits some fit rule references and reports
-// whether a stored value changed.
+// setTraits stores (copies) the traits some fit rule references and
+// reports whether a stored value changed.
 func (e *Engine) setTraits(l *lead, traits []Attr) bool {
 	changed := false
 	for i := range traits {
-		ti, ok := e.traitIndex[traits[i].Key]
+		ti, ok := e.traitIndex.get(traits[i].Key)
 		if !ok {
 			continue
 		}
-		if l.setTrait(ti, traits[i].Value) {
+		if l.setTrait(uint16(ti), traits[i].Value) {
 			changed = true
 		}
+	}
+	if changed {
+		l.packTraits() // copies the new values out of traits
 	}
 	return changed
 }

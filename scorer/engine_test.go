@@ -318,7 +318,7 @@ func TestCapPruning(t *testing.T) {
 	for d := range int64(30) {
 		apply(e, ev("a", string(rune('A'+d)), "page_view", t0+d*day))
 	}
-	l := &e.leads[e.index["a"]]
+	l := &e.leads[e.slotOf("a")]
 	// t_ref is day 29; days 22..29 can still receive touchpoints.
 	if len(l.caps()) != 8 || l.caps()[0].day() != floorDiv(t0, day)+22 {
 		t.Fatalf("%d cap entries kept, want 8 from day 22: %+v", len(l.caps()), l.caps())
@@ -446,7 +446,7 @@ func TestDedupeBounded(t *testing.T) {
 	// When the 2049th arrived, the oldest eighth of the time range was
 	// forgotten: event times t0 .. t0+254.
 	forgotten := (maxDedupe - 1) / 8
-	l := &e.leads[e.index["a"]]
+	l := &e.leads[e.slotOf("a")]
 	if got, want := len(l.seenIDs()), maxDedupe+10-forgotten; got != want {
 		t.Fatalf("%d entries, want %d", got, want)
 	}
@@ -472,7 +472,7 @@ func TestDedupeBatchedPruning(t *testing.T) {
 	for i := range int64(40) {
 		apply(e, ev("a", "id"+string(rune(i)), "page_view", t0+i*hour))
 	}
-	l := &e.leads[e.index["a"]]
+	l := &e.leads[e.slotOf("a")]
 	if n := len(l.seenIDs()); n != 40 {
 		t.Fatalf("%d entries before anything is stale, want 40", n)
 	}
@@ -717,7 +717,7 @@ rules:
 		apply(e, ev("a", "pv"+string(rune('A'+i)), "page_view", t0+int64(i)*hour, campaign(string(rune('A'+i)))))
 	}
 	apply(e, ev("a", "demo", "demo_request", t0+10*hour))
-	l := &e.leads[e.index["a"]]
+	l := &e.leads[e.slotOf("a")]
 	if len(l.groups()) != maxGroups {
 		t.Fatalf("%d groups, want %d", len(l.groups()), maxGroups)
 	}
@@ -781,7 +781,7 @@ func TestApplyCopiesStrings(t *testing.T) {
 	for i := range buf { // the decoder reuses its buffer for the next record
 		buf[i] = '#'
 	}
-	l := &e.leads[e.index["lead-1"]]
+	l := &e.leads[e.slotOf("lead-1")]
 	if l == nil || l.key != "lead-1" || l.account != "acme" || l.anon != "cookie" || l.traits[0].v != "VP" {
 		t.Fatalf("engine kept strings aliasing the caller's buffer: %+v", l)
 	}
@@ -792,7 +792,7 @@ func TestApplyCopiesStrings(t *testing.T) {
 
 func TestApplyZeroAlloc(t *testing.T) {
 	e := NewEngine(benchModel())
-	s := newBenchStream(1000, 1<<16+7)
+	s := newBenchStream(1000, 1<<16+7, 1000)
 	var tp Touchpoint
 	var res Result
 	for range 50_000 {

@@ -124,11 +124,12 @@ func (r *rule) matches(tp *Touchpoint) bool {
 
 // matcher selects the winning rule of a touchpoint.
 type matcher struct {
-	byType map[string][]rule
+	types  nameTable // touchpoint type -> index into byType
+	byType [][]rule
 }
 
 func newMatcher(rs []models.Rule) matcher {
-	m := matcher{byType: make(map[string][]rule)}
+	var m matcher
 	for i := range rs {
 		r := &rs[i]
 		cr := rule{
@@ -152,7 +153,13 @@ func newMatcher(rs []models.Rule) matcher {
 		if cr.name == "" {
 			cr.name = models.DefaultRuleName(r)
 		}
-		m.byType[r.Type] = append(m.byType[r.Type], cr)
+		ti, ok := m.types.get(r.Type)
+		if !ok {
+			ti = uint32(len(m.byType))
+			m.types.put(r.Type, ti)
+			m.byType = append(m.byType, nil)
+		}
+		m.byType[ti] = append(m.byType[ti], cr)
 	}
 	for _, rs := range m.byType {
 		// Stable: file order among rules with as many conditions.
@@ -163,7 +170,11 @@ func newMatcher(rs []models.Rule) matcher {
 
 // match returns the winning rule for tp, or nil.
 func (m *matcher) match(tp *Touchpoint) *rule {
-	rs := m.byType[tp.Type]
+	ti, ok := m.types.get(tp.Type)
+	if !ok {
+		return nil
+	}
+	rs := m.byType[ti]
 	for i := range rs {
 		if rs[i].matches(tp) {
 			return &rs[i]

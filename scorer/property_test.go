@@ -106,7 +106,7 @@ func TestOrderIndependence(t *testing.T) {
 				t.Fatalf("permutation %d, lead %s: fit %v, want %v", perm, lead, fit, wantFit[lead])
 			}
 			// Contributor groups (folded or not) still sum to E_ref.
-			l := &e.leads[e.index[lead]]
+			l := &e.leads[e.slotOf(lead)]
 			sum := 0.0
 			for _, g := range l.groups() {
 				sum += g.points()

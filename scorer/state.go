@@ -31,27 +31,36 @@ const (
 	flagArmed  = 1 << 0
 	flagLeadID = 1 << 1 // the key is a lead id, not an anonymous id
 	flagsState = flagArmed | flagLeadID
-	flagDirty  = 1 << 7
+	// flagOwnTraits: the traits slice was copied since the lead's first
+	// change in the transaction (or the lead is new), so it may be changed
+	// in place; before, it is shared with the undo record.
+	flagOwnTraits = 1 << 6
 )
 
 // lead is the state of one lead. Its variable parts live in two short
 // owned slices: ent holds the contributor groups, then the cap usage, then
 // the remembered event ids, all 16-byte entries in one allocation so that
-// applying a touchpoint touches few cache lines.
+// applying a touchpoint touches few cache lines. The fields every Apply
+// reads come first (the first 64 bytes hold ent, bloom, eRef, tRef and the
+// counts); those only some touchpoints need come last.
 type lead struct {
-	key     string // map key: the lead id, or the anonymous id
-	anon    string
-	account string
+	ent     []entry
+	bloom   idBloom // of the event ids (derived, not encoded)
 	eRef    float64
 	tRef    int64
-	lastMQL int64 // event time of the last MQL
-	fit     float64
-	seq     uint32 // MQLs emitted
 	flags   uint8
 	nGroups uint8  // ent[:nGroups] are groups
 	nCaps   uint16 // ent[nGroups:nGroups+nCaps] are cap usage; the rest event ids
+	gen     uint32 // dirty when equal to Engine.gen (0: never)
+	key     string // index key: the lead id, or the anonymous id
 	idMin   int64  // smallest event time of the event ids (derived, not encoded)
-	ent     []entry
+	fit     float64
+	ids     *idSet // index of the event ids of a heavy lead (derived), or nil
+	lastMQL int64  // event time of the last MQL
+	seq     uint32 // MQLs emitted
+	capMin  int32  // smallest day of the cap usage, when there is some (derived)
+	anon    string
+	account string
 	traits  []traitVal
 }
 
@@ -85,59 +94,6 @@ type traitVal struct {
 	v   string
 }
 
-// seen reports whether an event id with hash h lies within window of t.
-func (l *lead) seen(h uint64, t, window int64) bool {
-	for _, d := range l.seenIDs() {
-		if d.k == h {
-			if dt := d.time(); dt-window <= t && t <= dt+window {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// remember adds (h, t) to the event ids. Entries with event time before
-// minT are no longer needed (a redelivery only they could catch is too late
-// anyway); they are dropped in batches, once the oldest is more than slack
-// before minT. A full list drops its oldest eighth by event time. Both keep
-// the cost per touchpoint constant on average for heavy leads.
-func (l *lead) remember(h uint64, t, minT, slack int64) {
-	base := int(l.nGroups) + int(l.nCaps)
-	ids := l.ent[base:]
-	if len(ids) > 0 && l.idMin < minT-slack {
-		l.dropIDs(minT)
-		ids = l.ent[base:]
-	}
-	if len(ids) >= maxDedupe {
-		lo, hi := ids[0].time(), ids[0].time()
-		for _, d := range ids {
-			lo, hi = min(lo, d.time()), max(hi, d.time())
-		}
-		l.dropIDs(lo + max((hi-lo)/8, 1))
-	}
-	if len(l.ent) == base || t < l.idMin {
-		l.idMin = t
-	}
-	l.ent = append(l.ent, seenEntry(h, t))
-}
-
-// dropIDs forgets the event ids with event time before minT and updates
-// idMin.
-func (l *lead) dropIDs(minT int64) {
-	base := int(l.nGroups) + int(l.nCaps)
-	n := base
-	l.idMin = math.MaxInt64
-	for _, d := range l.ent[base:] {
-		if d.time() >= minT {
-			l.ent[n] = d
-			n++
-			l.idMin = min(l.idMin, d.time())
-		}
-	}
-	l.ent = l.ent[:n]
-}
-
 // capped charges pts (> 0) against rule's cap for day and returns the part
 // that fits.
 func (l *lead) capped(rule uint16, day int64, pts, limit float64) float64 {
@@ -154,23 +110,29 @@ func (l *lead) capped(rule uint16, day int64, pts, limit float64) float64 {
 		return 0
 	}
 	give := min(pts, limit)
-	l.ent = slices.Insert(l.ent, int(l.nGroups)+int(l.nCaps), capEntry(rule, day, give))
+	c := capEntry(rule, day, give)
+	if l.nCaps == 0 || c.day() < int64(l.capMin) {
+		l.capMin = int32(c.day())
+	}
+	l.ent = slices.Insert(l.ent, int(l.nGroups)+int(l.nCaps), c)
 	l.nCaps++
 	return give
 }
 
 // pruneCaps drops cap usage of days before minDay.
 func (l *lead) pruneCaps(minDay int64) {
+	if l.nCaps == 0 || int64(l.capMin) >= minDay {
+		return
+	}
 	lo, hi := int(l.nGroups), int(l.nGroups)+int(l.nCaps)
 	n := lo
+	l.capMin = math.MaxInt32
 	for i := lo; i < hi; i++ {
-		if l.ent[i].day() >= minDay {
+		if d := l.ent[i].day(); d >= minDay {
 			l.ent[n] = l.ent[i]
 			n++
+			l.capMin = min(l.capMin, int32(d))
 		}
-	}
-	if n == hi {
-		return
 	}
 	l.ent = append(l.ent[:n], l.ent[hi:]...)
 	l.nCaps = uint16(n - lo)
@@ -185,28 +147,63 @@ func (l *lead) trait(idx uint16) (string, bool) {
 	return "", false
 }
 
-// setTrait stores v (copied) and reports whether the value changed.
+// setTrait stores v and reports whether the value changed. v is stored as
+// is, not copied: the caller must call packTraits after a change.
 func (l *lead) setTrait(idx uint16, v string) bool {
 	for i := range l.traits {
 		if l.traits[i].idx == idx {
 			if l.traits[i].v == v {
 				return false
 			}
-			l.traits[i].v = strings.Clone(v)
+			l.ownTraits()
+			l.traits[i].v = v
 			return true
 		}
 	}
-	l.traits = append(l.traits, traitVal{idx: idx, v: strings.Clone(v)})
+	l.ownTraits()
+	l.traits = append(l.traits, traitVal{idx: idx, v: v})
 	return true
+}
+
+// packTraits copies the trait values into one new string that they all
+// point into: a lead's values are compared on every touchpoint with traits
+// and then sit in one or two cache lines instead of one allocation each.
+func (l *lead) packTraits() {
+	n := 0
+	for _, t := range l.traits {
+		n += len(t.v)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, t := range l.traits {
+		b.WriteString(t.v)
+	}
+	all := b.String()
+	for i := range l.traits {
+		m := len(l.traits[i].v)
+		l.traits[i].v, all = all[:m], all[m:]
+	}
+}
+
+// ownTraits copies the traits slice on its first change in a transaction:
+// the undo record keeps the slice as it was instead of a copy made on every
+// lead's first change, although few touchpoints change a trait.
+func (l *lead) ownTraits() {
+	if l.flags&flagOwnTraits != 0 {
+		return
+	}
+	l.traits = append(make([]traitVal, 0, len(l.traits)+1), l.traits...)
+	l.flags |= flagOwnTraits
 }
 
 // create adds a new lead for tp at event time t, marks it dirty as created
 // and returns its slot.
-func (e *Engine) create(tp *Touchpoint, t int64) int32 {
-	slot := e.alloc(strings.Clone(tp.Lead()))
+func (e *Engine) create(tp *Touchpoint, kh uint64, t int64) int32 {
+	slot := e.alloc(strings.Clone(tp.Lead()), kh)
 	l := &e.leads[slot]
 	l.tRef = t
-	l.flags = flagArmed | flagDirty
+	l.flags = flagArmed | flagOwnTraits
+	l.gen = e.gen
 	if tp.LeadID != "" {
 		l.flags |= flagLeadID
 	}
@@ -215,8 +212,9 @@ func (e *Engine) create(tp *Touchpoint, t int64) int32 {
 	return slot
 }
 
-// alloc takes a slot for a new lead with the given (owned) key.
-func (e *Engine) alloc(key string) int32 {
+// alloc takes a slot for a new lead with the given (owned) key, whose
+// index hash is kh.
+func (e *Engine) alloc(key string, kh uint64) int32 {
 	var slot int32
 	if n := len(e.free); n > 0 {
 		slot = e.free[n-1]
@@ -229,32 +227,36 @@ func (e *Engine) alloc(key string) int32 {
 		e.leads = append(e.leads, lead{})
 	}
 	e.leads[slot] = lead{key: key}
-	e.index[key] = slot
+	e.index.insert(kh, slot)
 	e.n++
 	return slot
 }
 
 // remove forgets the lead in slot.
 func (e *Engine) remove(slot int32) {
-	delete(e.index, e.leads[slot].key)
+	e.index.remove(e.index.hash(e.leads[slot].key), slot)
 	e.leads[slot] = lead{}
 	e.free = append(e.free, slot)
 	e.n--
 }
 
 // touch records the state of an existing lead before its first change in
-// the transaction: a copy of the struct and of its two slices.
+// the transaction: a copy of the struct and of its entries. The traits
+// slice is not copied: the lead copies it before changing it (ownTraits).
 func (e *Engine) touch(slot int32) {
 	l := &e.leads[slot]
-	if l.flags&flagDirty != 0 {
+	if l.gen == e.gen {
 		return
 	}
-	r := undoRec{slot: slot, old: *l, entOff: int32(len(e.undoEnt)), trOff: int32(len(e.undoTr))}
+	off := int32(len(e.undoEnt))
 	e.undoEnt = append(e.undoEnt, l.ent...)
-	e.undoTr = append(e.undoTr, l.traits...)
-	r.entEnd, r.trEnd = int32(len(e.undoEnt)), int32(len(e.undoTr))
-	e.undoRec = append(e.undoRec, r)
-	l.flags |= flagDirty
+	// Grow first and fill in place: one copy of the lead, not two.
+	e.undoRec = append(e.undoRec, undoRec{})
+	r := &e.undoRec[len(e.undoRec)-1]
+	r.slot, r.entOff, r.entEnd = slot, off, int32(len(e.undoEnt))
+	r.old = *l
+	l.flags &^= flagOwnTraits
+	l.gen = e.gen
 	e.txn = append(e.txn, slot)
 }
 
@@ -276,9 +278,6 @@ func (e *Engine) AppendDirty(fn func(lead string, state []byte)) {
 // Commit tells the engine the transaction holding the dirty leads'
 // changelog records committed: it forgets the undo log.
 func (e *Engine) Commit() {
-	for _, slot := range e.txn {
-		e.leads[slot].flags &^= flagDirty
-	}
 	e.resetUndo()
 }
 
@@ -293,21 +292,29 @@ func (e *Engine) Rollback() {
 			continue
 		}
 		old := r.old
-		old.flags &^= flagDirty
+		old.flags &^= flagOwnTraits
 		old.ent = slices.Clone(e.undoEnt[r.entOff:r.entEnd])
-		old.traits = slices.Clone(e.undoTr[r.trOff:r.trEnd])
+		// The id index was changed in place since; the traits were not.
+		old.rebuildIDs()
 		e.leads[r.slot] = old
 	}
 	e.resetUndo()
 }
 
+// resetUndo forgets the undo log and starts a new transaction: the leads
+// changed in the last one are no longer dirty, without being written to.
 func (e *Engine) resetUndo() {
+	e.gen++
+	if e.gen == 0 { // after 2^32 transactions: forget every lead's mark
+		for i := range e.leads {
+			e.leads[i].gen = 0
+		}
+		e.gen = 1
+	}
 	e.txn = e.txn[:0]
 	clear(e.undoRec) // drop the references to strings and slices
 	e.undoRec = e.undoRec[:0]
 	e.undoEnt = e.undoEnt[:0]
-	clear(e.undoTr)
-	e.undoTr = e.undoTr[:0]
 }
 
 // Restore loads one changelog record: the encoded state of lead, or an
@@ -318,7 +325,8 @@ func (e *Engine) Restore(key string, state []byte) error {
 	if len(e.txn) > 0 {
 		return ErrDirty
 	}
-	slot, known := e.index[key]
+	kh := e.index.hash(key)
+	slot, known := e.index.find(kh, key, e.leads)
 	if len(state) == 0 {
 		if known {
 			e.remove(slot)
@@ -330,7 +338,7 @@ func (e *Engine) Restore(key string, state []byte) error {
 		return fmt.Errorf("scorer: restore %q: %w", key, err)
 	}
 	if !known {
-		slot = e.alloc(strings.Clone(key))
+		slot = e.alloc(strings.Clone(key), kh)
 	}
 	l.key = e.leads[slot].key
 	e.leads[slot] = l
@@ -340,7 +348,7 @@ func (e *Engine) Restore(key string, state []byte) error {
 // EncodeLead appends the encoded state of lead to dst; false when the lead
 // is unknown.
 func (e *Engine) EncodeLead(key string, dst []byte) ([]byte, bool) {
-	slot, ok := e.index[key]
+	slot, ok := e.lookup(key)
 	if !ok {
 		return dst, false
 	}
@@ -459,10 +467,11 @@ func (e *Engine) decodeState(b []byte, l *lead) error {
 	}
 	l.ent = slices.Concat(groups, caps, seen)
 	l.nGroups, l.nCaps = uint8(len(groups)), uint16(len(caps))
-	l.idMin = math.MaxInt64
-	for _, d := range seen {
-		l.idMin = min(l.idMin, d.time())
+	l.capMin = math.MaxInt32
+	for _, c := range caps {
+		l.capMin = min(l.capMin, int32(c.day()))
 	}
+	l.rebuildIDs()
 
 	n = r.count("traits", maxTraits, 2)
 	l.traits = nil
@@ -471,7 +480,8 @@ func (e *Engine) decodeState(b []byte, l *lead) error {
 		if r.err != nil {
 			break
 		}
-		if idx, ok := e.traitIndex[string(name)]; ok {
+		if ti, ok := e.traitIndex.get(string(name)); ok {
+			idx := uint16(ti)
 			if _, dup := l.trait(idx); dup {
 				r.fail("duplicate trait")
 				break
@@ -479,6 +489,7 @@ func (e *Engine) decodeState(b []byte, l *lead) error {
 			l.traits = append(l.traits, traitVal{idx: idx, v: string(v)})
 		}
 	}
+	l.packTraits()
 	if r.err == nil && len(r.b) > 0 {
 		r.fail("trailing bytes")
 	}

@@ -28,7 +28,7 @@ func txnModel() *models.Model {
 // engine must not depend on the caller keeping them), over a few days, a
 // few of them redeliveries.
 func randomStream(seed uint64, nLeads, n int) []*Touchpoint {
-	s := newBenchStream(1, 1)
+	s := newBenchStream(1, 1, 1000)
 	s.rng = rand.New(rand.NewPCG(seed, 99))
 	var out []*Touchpoint
 	for i := range n {
@@ -60,7 +60,7 @@ func randomStream(seed uint64, nLeads, n int) []*Touchpoint {
 // snapshot encodes every lead of e.
 func snapshot(e *Engine) map[string][]byte {
 	out := map[string][]byte{}
-	for key := range e.index {
+	for key := range e.keys() {
 		b, _ := e.EncodeLead(key, nil)
 		out[key] = b
 	}
@@ -72,7 +72,7 @@ func snapshot(e *Engine) map[string][]byte {
 func checkInvariants(t *testing.T, e *Engine) {
 	t.Helper()
 	n := 0
-	for key, slot := range e.index {
+	for key, slot := range e.keys() {
 		l := &e.leads[slot]
 		n++
 		if l.key != key {
@@ -85,6 +85,15 @@ func checkInvariants(t *testing.T, e *Engine) {
 			}
 			if l.idMin != lo {
 				t.Fatalf("%s: idMin %d, smallest event id time %d", key, l.idMin, lo)
+			}
+		}
+		if caps := l.caps(); len(caps) > 0 {
+			lo := caps[0].day()
+			for _, c := range caps {
+				lo = min(lo, c.day())
+			}
+			if int64(l.capMin) != lo {
+				t.Fatalf("%s: capMin %d, smallest cap day %d", key, l.capMin, lo)
 			}
 		}
 		if len(l.groups()) > maxGroups || len(l.seenIDs()) > maxDedupe {
@@ -103,6 +112,10 @@ func checkInvariants(t *testing.T, e *Engine) {
 	}
 	if n != e.Len() {
 		t.Fatalf("Len %d, index %d", e.Len(), n)
+	}
+	checkIndex(t, e)
+	for key, slot := range e.keys() {
+		checkSeen(t, key, &e.leads[slot])
 	}
 }
 
@@ -293,7 +306,7 @@ func TestStateSurvivesModelChange(t *testing.T) {
 	if err := e2.Restore("a", state); err != nil {
 		t.Fatal(err)
 	}
-	l := &e2.leads[e2.index["a"]]
+	l := &e2.leads[e2.slotOf("a")]
 	if len(l.caps()) != 0 || len(l.seenIDs()) != 1 || len(l.traits) != 1 || l.fit != 5 {
 		t.Fatalf("caps %v traits %v fit %v", l.caps(), l.traits, l.fit)
 	}
@@ -328,7 +341,7 @@ fit:
 func FuzzRestore(f *testing.F) {
 	e := NewEngine(txnModel())
 	applyAll(e, randomStream(3, 5, 300))
-	for key := range e.index {
+	for key := range e.keys() {
 		b, _ := e.EncodeLead(key, nil)
 		f.Add(b)
 	}
@@ -367,4 +380,31 @@ func FuzzRestore(f *testing.F) {
 		var r Result
 		e2.Apply(ev("x", "fuzz", "page_view", t0), t0, &r)
 	})
+}
+
+// TestGenerationWrap commits across the wrap of the transaction counter:
+// leads changed before it must not look dirty after it (their undo record
+// would be skipped), and new changes must be tracked.
+func TestGenerationWrap(t *testing.T) {
+	e := NewEngine(txnModel())
+	tps := randomStream(5, 4, 40)
+	applyAll(e, tps[:20])
+	e.Commit()
+	// Every lead was last changed in transaction 1, 2^32 transactions ago;
+	// the next Commit wraps the counter.
+	for _, slot := range e.keys() {
+		e.leads[slot].gen = 1
+	}
+	e.gen = math.MaxUint32
+	e.Commit()
+	before := snapshot(e)
+	applyAll(e, tps[20:])
+	if e.Dirty() == 0 {
+		t.Fatal("nothing dirty")
+	}
+	e.Rollback()
+	if after := snapshot(e); !reflect.DeepEqual(before, after) {
+		t.Fatal("rollback after the wrap did not restore the state")
+	}
+	checkInvariants(t, e)
 }

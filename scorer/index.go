@@ -1,0 +1,194 @@
+package scorer
+
+import (
+	"hash/maphash"
+	"math/bits"
+)
+
+// leadIndex maps a lead key to its slot in Engine.leads. It is an
+// open-addressing table with linear probing and backward-shift deletion (no
+// tombstones). Each cell is one uint64: the top 32 bits of the key's hash
+// and, below them, the slot plus one (0 marks an empty cell). A key's home
+// cell is given by the top bits of its hash, so the table grows without
+// hashing the keys again, and a lookup compares a key's bytes only on a
+// 32-bit tag match: for a known lead one cache line of the table, then the
+// lead, which holds the key.
+//
+// The hash is seeded per engine, so crafted keys cannot force long probe
+// sequences across processes.
+type leadIndex struct {
+	seed  maphash.Seed
+	cells []uint64 // power-of-two length, or empty
+	shift uint     // 64 - log2(len(cells))
+	n     int
+}
+
+const (
+	indexMinCells = 8
+	// The table grows past 3/4 full: linear probing stays short (about 2.5
+	// cells per miss, 1.5 per hit).
+	indexLoadNum, indexLoadDen = 3, 4
+)
+
+func newLeadIndex() leadIndex { return leadIndex{seed: maphash.MakeSeed()} }
+
+func (x *leadIndex) hash(key string) uint64 { return maphash.String(x.seed, key) }
+
+// find returns the slot of key (hash h) in leads and true, or -1 and false.
+func (x *leadIndex) find(h uint64, key string, leads []lead) (int32, bool) {
+	cells := x.cells
+	if len(cells) == 0 {
+		return -1, false
+	}
+	mask := uint64(len(cells) - 1)
+	tag := h >> 32
+	for i := h >> x.shift; ; i = (i + 1) & mask {
+		c := cells[i]
+		if c == 0 {
+			return -1, false
+		}
+		if c>>32 == tag {
+			slot := int32(uint32(c)) - 1
+			if leads[slot].key == key {
+				return slot, true
+			}
+		}
+	}
+}
+
+// insert adds slot under hash h; the key must not be present.
+func (x *leadIndex) insert(h uint64, slot int32) {
+	if (x.n+1)*indexLoadDen > len(x.cells)*indexLoadNum {
+		x.grow()
+	}
+	mask := uint64(len(x.cells) - 1)
+	i := h >> x.shift
+	for x.cells[i] != 0 {
+		i = (i + 1) & mask
+	}
+	x.cells[i] = h&^(1<<32-1) | uint64(uint32(slot+1))
+	x.n++
+}
+
+// remove deletes slot, held under hash h, and shifts back the cells after
+// it that may move closer to their home.
+func (x *leadIndex) remove(h uint64, slot int32) {
+	mask := uint64(len(x.cells) - 1)
+	want := uint64(uint32(slot + 1))
+	i := h >> x.shift
+	for x.cells[i]&(1<<32-1) != want {
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; ; j = (j + 1) & mask {
+		c := x.cells[j]
+		if c == 0 {
+			break
+		}
+		// c may fill the hole at i if i lies on its probe path: no further
+		// from its home than j is.
+		if (j-i)&mask <= (j-c>>x.shift)&mask {
+			x.cells[i] = c
+			i = j
+		}
+	}
+	x.cells[i] = 0
+	x.n--
+}
+
+// grow doubles the table (or makes the first one).
+func (x *leadIndex) grow() {
+	old := x.cells
+	size := max(2*len(old), indexMinCells)
+	x.cells = make([]uint64, size)
+	x.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	mask := uint64(size - 1)
+	for _, c := range old {
+		if c == 0 {
+			continue
+		}
+		i := c >> x.shift
+		for x.cells[i] != 0 {
+			i = (i + 1) & mask
+		}
+		x.cells[i] = c
+	}
+}
+
+// lookup returns the slot of key.
+func (e *Engine) lookup(key string) (int32, bool) {
+	return e.index.find(e.index.hash(key), key, e.leads)
+}
+
+// nameTable maps the few names a model defines (touchpoint types with
+// rules, traits with fit rules) to small integers. It is built once, never
+// changes, and is at most half full, so a lookup is a cheap hash of a few
+// bytes, one or two cells and one string comparison: cheaper than a map
+// for the handful of keys it holds.
+type nameTable struct {
+	cells []nameCell // power-of-two length
+}
+
+type nameCell struct {
+	name string
+	val  uint32 // value + 1; 0 marks an empty cell
+}
+
+func (t *nameTable) slot(name string) uint {
+	h := uint(len(name)) * 0x9e3779b1
+	if n := len(name); n > 0 {
+		h ^= uint(name[0])*0x85eb + uint(name[n-1])*0xc2b3 + uint(name[n/2])*0x27d5
+	}
+	return (h ^ h>>11) & uint(len(t.cells)-1)
+}
+
+// get returns the value of name.
+func (t *nameTable) get(name string) (uint32, bool) {
+	if len(t.cells) == 0 {
+		return 0, false
+	}
+	mask := uint(len(t.cells) - 1)
+	for i := t.slot(name); ; i = (i + 1) & mask {
+		c := &t.cells[i]
+		if c.val == 0 {
+			return 0, false
+		}
+		if c.name == name {
+			return c.val - 1, true
+		}
+	}
+}
+
+// put sets the value of name.
+func (t *nameTable) put(name string, val uint32) {
+	if n := t.count() + 1; 2*n > len(t.cells) {
+		old := t.cells
+		size := 8
+		for size < 4*n {
+			size *= 2
+		}
+		t.cells = make([]nameCell, size)
+		for _, c := range old {
+			if c.val != 0 {
+				t.put(c.name, c.val-1)
+			}
+		}
+	}
+	mask := uint(len(t.cells) - 1)
+	for i := t.slot(name); ; i = (i + 1) & mask {
+		c := &t.cells[i]
+		if c.val == 0 || c.name == name {
+			*c = nameCell{name: name, val: val + 1}
+			return
+		}
+	}
+}
+
+func (t *nameTable) count() int {
+	n := 0
+	for _, c := range t.cells {
+		if c.val != 0 {
+			n++
+		}
+	}
+	return n
+}

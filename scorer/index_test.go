@@ -1,0 +1,208 @@
+package scorer
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// slotOf returns the slot of a known lead; it panics for an unknown one so
+// that a test cannot read slot -1 by mistake.
+func (e *Engine) slotOf(key string) int32 {
+	slot, ok := e.lookup(key)
+	if !ok {
+		panic(fmt.Sprintf("lead %q unknown", key))
+	}
+	return slot
+}
+
+// keys returns every lead key in the index with its slot, read from the
+// index cells (not from the leads), so that tests ranging over it see what
+// the index holds.
+func (e *Engine) keys() map[string]int32 {
+	out := map[string]int32{}
+	for _, c := range e.index.cells {
+		if c != 0 {
+			slot := int32(uint32(c)) - 1
+			out[e.leads[slot].key] = slot
+		}
+	}
+	return out
+}
+
+// checkIndex verifies that the index holds exactly the live leads, each
+// findable, each cell within reach of its home (no hole on its probe path).
+func checkIndex(t *testing.T, e *Engine) {
+	t.Helper()
+	x := &e.index
+	mask := uint64(len(x.cells) - 1)
+	n := 0
+	for i, c := range x.cells {
+		if c == 0 {
+			continue
+		}
+		n++
+		for j := c >> x.shift; j != uint64(i); j = (j + 1) & mask {
+			if x.cells[j] == 0 {
+				t.Fatalf("cell %d: hole at %d on its probe path", i, j)
+			}
+		}
+		slot := int32(uint32(c)) - 1
+		key := e.leads[slot].key
+		if got, ok := e.lookup(key); !ok || got != slot {
+			t.Fatalf("lookup(%q) = %d %v, want %d", key, got, ok, slot)
+		}
+		if h := x.hash(key); h>>32 != c>>32 {
+			t.Fatalf("cell %d: tag %x, hash of %q %x", i, c>>32, key, h)
+		}
+	}
+	if n != x.n || n != e.Len() {
+		t.Fatalf("index holds %d cells, counts %d, engine %d leads", n, x.n, e.Len())
+	}
+}
+
+// TestLeadIndex creates and removes leads at random (through Restore, the
+// path that removes) and checks the index against a map after each step.
+func TestLeadIndex(t *testing.T) {
+	e := NewEngine(txnModel())
+	rng := rand.New(rand.NewPCG(7, 8))
+	state := encodedLead(t)
+	want := map[string]bool{}
+	for step := range 20000 {
+		key := fmt.Sprintf("k%d", rng.IntN(3000))
+		if rng.IntN(3) == 0 {
+			if err := e.Restore(key, nil); err != nil {
+				t.Fatal(err)
+			}
+			delete(want, key)
+		} else {
+			if err := e.Restore(key, state); err != nil {
+				t.Fatal(err)
+			}
+			want[key] = true
+		}
+		if step%1000 == 0 || step == 19999 {
+			checkIndex(t, e)
+		}
+	}
+	if e.Len() != len(want) {
+		t.Fatalf("Len %d, want %d", e.Len(), len(want))
+	}
+	for key := range want {
+		if _, _, ok := e.Score(key, 0); !ok {
+			t.Fatalf("%s lost", key)
+		}
+	}
+	for i := range 3000 {
+		key := fmt.Sprintf("k%d", i)
+		if _, _, ok := e.Score(key, 0); ok != want[key] {
+			t.Fatalf("%s: known %v, want %v", key, ok, want[key])
+		}
+	}
+}
+
+// TestLeadIndexCollidingTags forces every key onto the same tag and home
+// cell: lookups must still compare the keys, and removal must keep the
+// others reachable.
+func TestLeadIndexCollidingTags(t *testing.T) {
+	e := NewEngine(txnModel())
+	const h = 0xdeadbeef_00000000
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	for _, k := range keys {
+		e.alloc(k, h)
+	}
+	find := func(k string) (int32, bool) { return e.index.find(h, k, e.leads) }
+	for _, k := range keys {
+		if slot, ok := find(k); !ok || e.leads[slot].key != k {
+			t.Fatalf("find(%q) = %d %v", k, slot, ok)
+		}
+	}
+	if _, ok := find("zz"); ok {
+		t.Fatal("found a key never inserted")
+	}
+	slot, _ := find("c")
+	e.index.remove(h, slot)
+	for _, k := range keys {
+		_, ok := find(k)
+		if ok != (k != "c") {
+			t.Fatalf("after removing c: find(%q) = %v", k, ok)
+		}
+	}
+}
+
+// encodedLead returns a valid state record.
+func encodedLead(t *testing.T) []byte {
+	t.Helper()
+	e := NewEngine(txnModel())
+	applyAll(e, randomStream(1, 1, 20))
+	for key := range e.keys() {
+		b, _ := e.EncodeLead(key, nil)
+		return b
+	}
+	t.Fatal("no lead")
+	return nil
+}
+
+func TestNameTable(t *testing.T) {
+	var nt nameTable
+	if _, ok := nt.get("x"); ok {
+		t.Fatal("empty table found x")
+	}
+	names := []string{"", "page_view", "email_open", "email_click", "form_submit", "a", "b", "ab", "ba", "content_download", "webinar_attended"}
+	for i := range 200 {
+		names = append(names, fmt.Sprintf("type-%d", i))
+	}
+	for i, n := range names {
+		nt.put(n, uint32(i))
+	}
+	nt.put("a", 1000) // replace
+	for i, n := range names {
+		want := uint32(i)
+		if n == "a" {
+			want = 1000
+		}
+		if v, ok := nt.get(n); !ok || v != want {
+			t.Fatalf("get(%q) = %d %v, want %d", n, v, ok, want)
+		}
+	}
+	for _, n := range []string{"c", "page_vie", "page_view_", "type-200", "aa"} {
+		if _, ok := nt.get(n); ok {
+			t.Fatalf("found %q", n)
+		}
+	}
+	if nt.count() != len(names) || 2*nt.count() > len(nt.cells) {
+		t.Fatalf("%d names in %d cells", nt.count(), len(nt.cells))
+	}
+}
+
+// TestInternGroupCache checks that the group cache in front of the map
+// gives the same ids as the map for keys that collide in it, for the empty
+// key and after evictions.
+func TestInternGroupCache(t *testing.T) {
+	e := NewEngine(txnModel())
+	type key struct{ typ, ch, camp string }
+	var keys []key
+	for i := range 2000 {
+		keys = append(keys, key{fmt.Sprintf("t%d", i%7), []string{"", "web", "email"}[i%3], fmt.Sprintf("camp-%d", i)})
+	}
+	keys = append(keys, key{}, key{otherType, "", ""})
+	want := map[key]uint32{}
+	rng := rand.New(rand.NewPCG(1, 1))
+	for range 20000 {
+		k := keys[rng.IntN(len(keys))]
+		id := e.internGroup(k.typ, k.ch, k.camp)
+		if w, ok := want[k]; ok && w != id {
+			t.Fatalf("%v: id %d, earlier %d", k, id, w)
+		}
+		want[k] = id
+		if g := e.groupKeys[id]; g != (groupKey{k.typ, k.ch, k.camp}) {
+			t.Fatalf("%v: id %d names %v", k, id, g)
+		}
+	}
+	if id := want[key{otherType, "", ""}]; id != 0 {
+		t.Fatalf("(other) has id %d", id)
+	}
+	if id, ok := want[key{}]; ok && id == 0 {
+		t.Fatal("empty key served as (other)")
+	}
+}
