@@ -52,7 +52,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		name := "LEADSCORE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(name); ok && f.Name != "config" {
 			if err := fs.Set(f.Name, v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("environment %s=%q: %w", name, v, err)
+				envErr = fmt.Errorf("environment %s=%q: not a valid --%s: %w", name, v, f.Name, err)
 			}
 		}
 	})
@@ -102,7 +102,7 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 			v = fmt.Sprint(x)
 		}
 		if err := fs.Set(k, v); err != nil {
-			return fmt.Errorf("config %s: %s: %w", path, k, err)
+			return fmt.Errorf("config %s: %s: %q is not a valid value: %w", path, k, v, err)
 		}
 	}
 	return nil

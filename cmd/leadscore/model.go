@@ -29,8 +29,8 @@ func cmdModel(args []string) error {
 				failed++
 				continue
 			}
-			fmt.Printf("%s: ok: model %s version %s: %d rules, %d fit rules, half-life %v, mql %g, rearm %g\n",
-				path, m.Name, m.Version, len(m.Rules), len(m.Fit), m.HalfLife, m.Thresholds.MQL, m.Thresholds.Rearm)
+			fmt.Printf("%s: ok: model %s version %s: %d rules, %d fit rules, half-life %s, mql %g, rearm %g\n",
+				path, m.Name, m.Version, len(m.Rules), len(m.Fit), models.FormatDuration(m.HalfLife), m.Thresholds.MQL, m.Thresholds.Rearm)
 		}
 		if failed > 0 {
 			return fmt.Errorf("model validate: %d of %d files have errors", failed, len(args)-1)

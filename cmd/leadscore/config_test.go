@@ -1,0 +1,98 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newTestFlags() (*flag.FlagSet, *pipelineFlags) {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var f pipelineFlags
+	f.register(fs, "", "", ":9464")
+	return fs, &f
+}
+
+// TestSettingsPrecedence: flag defaults < config file < environment <
+// command line, and every source names what it got wrong.
+func TestSettingsPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "leadscore.yaml")
+	if err := os.WriteFile(file, []byte("brokers: [a:1, b:2]\ngroup: from-file\ncommit-interval: 250ms\nmodel: m.yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LEADSCORE_GROUP", "from-env")
+	t.Setenv("LEADSCORE_MODEL", "env.yaml")
+	fs, f := newTestFlags()
+	if err := parseFlags(fs, []string{"--config", file, "--model", "flag.yaml"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.kafka.brokers != "a:1,b:2" || f.group != "from-env" || f.commitInterval != 250*time.Millisecond ||
+		f.model != "flag.yaml" || f.partitions != 12 {
+		t.Errorf("got brokers %q group %q commit %v model %q partitions %d", f.kafka.brokers, f.group, f.commitInterval, f.model, f.partitions)
+	}
+}
+
+func TestSettingsErrors(t *testing.T) {
+	dir := t.TempDir()
+	n := 0
+	write := func(body string) string {
+		n++
+		p := filepath.Join(dir, strings.Repeat("c", n)+".yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"unknown file key", nil, []string{"--config", write("grop: x\n")}, `unknown setting "grop"`},
+		{"bad file value", nil, []string{"--config", write("commit-interval: soon\n")}, "commit-interval"},
+		{"bad env value", map[string]string{"LEADSCORE_PARTITIONS": "many"}, nil, "LEADSCORE_PARTITIONS"},
+		{"bad flag", nil, []string{"--commit-interval", "x"}, "commit-interval"},
+		{"stray argument", nil, []string{"extra"}, `unexpected argument "extra"`},
+		{"missing file", nil, []string{"--config", filepath.Join(dir, "none.yaml")}, "none.yaml"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v)
+			}
+			fs, _ := newTestFlags()
+			err := parseFlags(fs, c.args)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("parseFlags(%q) = %v, want an error mentioning %q", c.args, err, c.want)
+			}
+		})
+	}
+}
+
+func TestKafkaOptsErrors(t *testing.T) {
+	cases := []struct {
+		k    kafkaFlags
+		want string
+	}{
+		{kafkaFlags{}, "--brokers"},
+		{kafkaFlags{brokers: "nohostport"}, "not host:port"},
+		{kafkaFlags{brokers: "a:1", saslMechanism: "KERBEROS"}, "--sasl-mechanism"},
+		{kafkaFlags{brokers: "a:1", saslMechanism: "SCRAM-SHA-512"}, "--sasl-username"},
+		{kafkaFlags{brokers: "a:1", tlsCert: "c.pem"}, "--tls-cert and --tls-key"},
+		{kafkaFlags{brokers: "a:1", tlsCA: "/nonexistent/ca.pem"}, "--tls-ca"},
+	}
+	for _, c := range cases {
+		if _, err := c.k.opts(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("opts(%+v) = %v, want an error mentioning %q", c.k, err, c.want)
+		}
+	}
+	k := kafkaFlags{brokers: "a:1, b:2", saslMechanism: "scram-sha-256", saslUser: "u", saslPassword: "p", tls: true}
+	if opts, err := k.opts(); err != nil || len(opts) != 4 {
+		t.Errorf("valid settings: %d options, %v", len(opts), err)
+	}
+}
