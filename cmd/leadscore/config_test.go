@@ -96,3 +96,18 @@ func TestKafkaOptsErrors(t *testing.T) {
 		t.Errorf("valid settings: %d options, %v", len(opts), err)
 	}
 }
+
+// TestBadModelRefused: a model file with errors stops the command before it
+// connects anywhere, with exit status 2.
+func TestBadModelRefused(t *testing.T) {
+	bad := filepath.Join("..", "..", "models", "testdata", "bad.yaml")
+	if got := run([]string{"run", "--brokers", "127.0.0.1:1", "--model", bad, "--metrics-addr", ""}); got != 2 {
+		t.Errorf("run with a bad model: exit %d, want 2", got)
+	}
+	if got := run([]string{"model", "validate", bad}); got != 1 {
+		t.Errorf("model validate on a bad model: exit %d, want 1", got)
+	}
+	if got := run([]string{"model", "validate", filepath.Join("..", "..", "models", "default.yaml")}); got != 0 {
+		t.Errorf("model validate on the default model: exit %d, want 0", got)
+	}
+}
