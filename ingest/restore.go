@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -81,36 +82,48 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 		if ferr != nil {
 			return nil, stats, ferr
 		}
+		// Partitions restore in parallel: each engine is touched by one
+		// goroutine only, and the poll loop waits for all before the next
+		// poll.
 		progressed := false
+		var wg sync.WaitGroup
+		var mu sync.Mutex
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			end, ok := pending[fp.Partition]
-			if !ok {
+			if !ok || len(fp.Records) == 0 {
 				return
 			}
-			eng := engines[fp.Partition]
-			for _, r := range fp.Records {
-				progressed = true
-				if r.Offset >= end {
-					break
-				}
-				if r.Attrs.IsControl() {
-					continue
-				}
-				stats.records++
-				if err := eng.Restore(string(r.Key), r.Value); err != nil {
-					// A corrupt changelog record must not stop the partition
-					// for good, nor be silently ignored.
-					log.Error("changelog record not restorable; lead starts afresh",
-						"partition", fp.Partition, "offset", r.Offset, "err", err)
-					m.restoreErrors.Inc()
-				}
-			}
-			if n := len(fp.Records); n > 0 && fp.Records[n-1].Offset >= end-1 {
+			progressed = true
+			if fp.Records[len(fp.Records)-1].Offset >= end-1 {
 				delete(pending, fp.Partition)
 				cl.RemoveConsumePartitions(map[string][]int32{topic: {fp.Partition}})
 			}
+			eng := engines[fp.Partition]
+			wg.Go(func() {
+				var n int64
+				for _, r := range fp.Records {
+					if r.Offset >= end {
+						break
+					}
+					if r.Attrs.IsControl() {
+						continue
+					}
+					n++
+					if err := eng.Restore(string(r.Key), r.Value); err != nil {
+						// A corrupt changelog record must not stop the
+						// partition for good, nor be silently ignored.
+						log.Error("changelog record not restorable; lead starts afresh",
+							"partition", fp.Partition, "offset", r.Offset, "err", err)
+						m.restoreErrors.Inc()
+					}
+				}
+				mu.Lock()
+				stats.records += n
+				mu.Unlock()
+				m.restoredRecords.Add(float64(n))
+			})
 		})
-		m.restoredRecords.Add(float64(stats.records))
+		wg.Wait()
 		if progressed {
 			lastProgress = time.Now()
 		} else if time.Since(lastProgress) > 3*time.Second {
