@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/leadscore/leadscore/internal/invariants"
 	"github.com/leadscore/leadscore/models"
 )
 
@@ -421,13 +422,16 @@ func (p *Pipeline) end(ctx context.Context, stopping bool) error {
 		p.m.transactions.WithLabelValues("aborted").Inc()
 	}
 	var leads int64
-	for _, w := range p.workers {
+	for part, w := range p.workers {
 		if committed {
 			w.eng.Commit()
 			w.flushMetrics(p.m)
 		} else {
 			w.eng.Rollback()
 			w.dropMetrics()
+		}
+		if invariants.Enabled && w.eng.Dirty() != 0 {
+			panic(fmt.Sprintf("ingest: partition %d: %d leads still dirty after the transaction ended", part, w.eng.Dirty()))
 		}
 		leads += int64(w.eng.Len())
 	}

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/leadscore/leadscore/internal/invariants"
 	"github.com/leadscore/leadscore/scorer"
 )
 
@@ -115,6 +117,12 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 						log.Error("changelog record not restorable; lead starts afresh",
 							"partition", fp.Partition, "offset", r.Offset, "err", err)
 						m.restoreErrors.Inc()
+					} else if invariants.Enabled && len(r.Value) > 0 {
+						// The state encoding is canonical: what was
+						// restored encodes to the same bytes.
+						if enc, ok := eng.EncodeLead(string(r.Key), nil); !ok || !bytes.Equal(enc, r.Value) {
+							panic(fmt.Sprintf("ingest: lead %q at changelog offset %d does not re-encode to its record", r.Key, r.Offset))
+						}
 					}
 				}
 				mu.Lock()

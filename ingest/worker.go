@@ -3,6 +3,8 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/leadscore/leadscore/internal/invariants"
 	"github.com/leadscore/leadscore/scorer"
 	"github.com/leadscore/leadscore/sinks/archive"
 	"github.com/leadscore/leadscore/sinks/mqlout"
@@ -136,6 +139,9 @@ func (w *worker) handle(r *kgo.Record, now time.Time) {
 			time.UnixMilli(w.tp.OccurredAt).UTC().Format(time.RFC3339Nano)+
 			" is more than max_future_skew after the wall clock "+now.UTC().Format(time.RFC3339Nano))
 		return
+	}
+	if invariants.Enabled && (math.IsNaN(w.res.Engagement) || math.IsInf(w.res.Engagement, 0) || w.res.RefTime < w.tp.OccurredAt) {
+		panic(fmt.Sprintf("ingest: engagement %v after event %q", w.res.Engagement, w.tp.EventID))
 	}
 	w.c.scored++
 	if !r.Timestamp.IsZero() {
