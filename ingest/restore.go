@@ -43,6 +43,9 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(250*time.Millisecond),
+		// Large fetches: restore reads whole partitions as fast as it can.
+		kgo.FetchMaxBytes(96<<20),
+		kgo.FetchMaxPartitionBytes(32<<20),
 	)...)
 	if err != nil {
 		return nil, stats, fmt.Errorf("client: %w", err)
