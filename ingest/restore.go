@@ -71,7 +71,12 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets})
 
 	lastProgress := time.Now()
+	lastLog := time.Now()
 	for len(pending) > 0 {
+		if time.Since(lastLog) >= 5*time.Second {
+			lastLog = time.Now()
+			log.Info("restoring state", "changelog", topic, "records", stats.records, "partitions_left", len(pending))
+		}
 		pollCtx, pcancel := context.WithTimeout(ctx, time.Second)
 		fetches := cl.PollFetches(pollCtx)
 		pcancel()
