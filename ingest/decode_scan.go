@@ -382,6 +382,7 @@ func (s *scanner) object(i, depth int) (span, int, error) {
 				v, j, err = s.value(i, depth+1)
 			}
 			if err != nil {
+				//nolint:errorlint // our own unwrapped error, on the hot path
 				if de, ok := err.(*DecodeError); ok && depth == 1 && de.Field == "" {
 					de.Field = s.keyString(k)
 				}

@@ -13,7 +13,7 @@ func TestDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("embedded default model: %v", err)
 	}
-	if Default() != Default() {
+	if a, b := Default(), Default(); a != b {
 		t.Error("Default parses more than once")
 	}
 	if m.Name != "b2b-default" || m.Version == "" {

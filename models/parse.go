@@ -121,7 +121,7 @@ func (p *parser) document(data []byte) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: p.file, Msg: "empty model"}
 		}
 		e := &Error{File: p.file, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
@@ -132,7 +132,7 @@ func (p *parser) document(data []byte) (*yaml.Node, error) {
 		return nil, e
 	}
 	var next yaml.Node
-	if err := dec.Decode(&next); err != io.EOF {
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
 		line := 0
 		if err == nil {
 			line = next.Line

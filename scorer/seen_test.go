@@ -92,7 +92,7 @@ func TestSeenMatchesScan(t *testing.T) {
 				sent = sent[1:]
 			}
 		}
-		var want Outcome = Scored
+		want := Scored
 		if slot, ok := e.lookup(tp.Lead()); ok {
 			l := &e.leads[slot]
 			h := hashID(tp.EventID)

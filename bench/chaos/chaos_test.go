@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"slices"
 	"strings"
@@ -157,7 +158,7 @@ func TestPartitionedIsStable(t *testing.T) {
 		var out []int32
 		for {
 			r, err := src()
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return out
 			}
 			if err != nil || r.Topic != "topic" || r.Partition < 0 || r.Partition >= 4 {

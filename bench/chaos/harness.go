@@ -459,7 +459,7 @@ func (h *harness) waitFor(ctx context.Context, what string, tick func() error, c
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("chaos: waiting for %s: %w (last error: %v)", what, ctx.Err(), lastErr)
+			return fmt.Errorf("chaos: waiting for %s: %w (last error: %w)", what, ctx.Err(), lastErr)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

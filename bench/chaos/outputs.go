@@ -252,7 +252,7 @@ func readFile[T any](path string, fn func(*T)) (err error) {
 		for i := range n {
 			fn(&buf[i])
 		}
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {

@@ -138,7 +138,7 @@ func run(brokers string, events int64, leads int, partitions int32, commit time.
 		select {
 		case err := <-done:
 			cancel()
-			return fmt.Errorf("pipeline stopped early: %v", err)
+			return fmt.Errorf("pipeline stopped early: %w", err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -2,6 +2,7 @@ package synth
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 	"testing/synctest"
@@ -53,7 +54,7 @@ func TestLimiterCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		if err := l.Wait(ctx); err != context.DeadlineExceeded {
+		if err := l.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("got %v, want the deadline", err)
 		}
 		if d := time.Since(start); d != 500*time.Millisecond {

@@ -188,7 +188,7 @@ func produce(ctx context.Context, cl recordProducer, next Source, cfg ProduceCon
 			}
 		}
 		r, err := next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

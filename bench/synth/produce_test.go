@@ -221,7 +221,7 @@ func TestProduceSourceError(t *testing.T) {
 		return &kgo.Record{Value: []byte("{}")}, nil
 	}
 	st, err := produce(context.Background(), &fakeProducer{}, src, ProduceConfig{})
-	if err != errSrc || st.Sent != 5 || st.Produced != 5 {
+	if !errors.Is(err, errSrc) || st.Sent != 5 || st.Produced != 5 {
 		t.Errorf("stats %+v, error %v", st, err)
 	}
 	st, err = produce(context.Background(), &fakeProducer{}, func() (*kgo.Record, error) { return nil, nil }, ProduceConfig{})

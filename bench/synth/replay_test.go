@@ -14,7 +14,7 @@ func readAll(src Source) ([]*kgo.Record, error) {
 	var out []*kgo.Record
 	for {
 		r, err := src()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {
