@@ -173,6 +173,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("ingest: Config.MaxPollRecords: %d must be positive", c.MaxPollRecords)
 	case c.TransactionTimeout < time.Second:
 		return fmt.Errorf("ingest: Config.TransactionTimeout: %v is below 1s", c.TransactionTimeout)
+	case c.CommitInterval*2 > c.TransactionTimeout:
+		return fmt.Errorf("ingest: Config.CommitInterval: %v must be well below TransactionTimeout (%v)", c.CommitInterval, c.TransactionTimeout)
 	case c.RestoreTimeout <= 0:
 		return fmt.Errorf("ingest: Config.RestoreTimeout: %v must be positive", c.RestoreTimeout)
 	case c.ShutdownTimeout <= 0:
@@ -186,6 +188,10 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// maxProduceAborts is how many transactions in a row may abort on produce
+// errors before Run fails.
+const maxProduceAborts = 20
 
 // Pipeline is the scoring consumer: it reads touchpoints in a consumer
 // group, scores them with one engine per assigned partition, and writes
@@ -205,9 +211,16 @@ type Pipeline struct {
 	workers map[int32]*worker
 
 	produceErr atomic.Pointer[error]
-	ready      atomic.Bool
-	leads      atomic.Int64
-	restoreErr atomic.Pointer[error]
+	// produceAborts counts transactions aborted in a row on produce
+	// errors; at maxProduceAborts Run gives up (exit, alert, restart)
+	// rather than retry a record that can never be written.
+	produceAborts  int
+	lastProduceErr error
+	rebalanced     atomic.Bool
+	maxRecord      int // largest record value+key+headers the producer can write
+	ready          atomic.Bool
+	leads          atomic.Int64
+	restoreErr     atomic.Pointer[error]
 }
 
 // New validates cfg and builds a Pipeline; it does not connect yet.
@@ -242,6 +255,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return err
 	}
 	p.log.Info("producer batch limit", "bytes", batchLimit)
+	// A record must fit a batch with room for the batch header.
+	p.maxRecord = int(batchLimit) - 512
 	opts := append(slices.Clone(p.cfg.Kafka),
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.cfg.Topics.Touchpoints),
@@ -282,9 +297,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	for {
 		stopped, began, ferr := p.fill(ctx)
 		if began {
-			if err := p.end(ctx, stopped || ferr != nil); err != nil {
+			// A failed fill (a restore failed) aborts: the last poll's
+			// records were not all processed, and committing would commit
+			// their offsets.
+			if err := p.end(ctx, ferr != nil); err != nil {
 				return err
 			}
+		}
+		if n := p.produceAborts; n >= maxProduceAborts {
+			return fmt.Errorf("ingest: %d transactions in a row aborted on produce errors, last: %w", n, p.lastProduceErr)
 		}
 		if ferr != nil {
 			return ferr
@@ -317,9 +338,26 @@ func (p *Pipeline) fill(ctx context.Context) (stopped, began bool, err error) {
 			// Idle: come back now and then to notice a failed restore.
 			pollCtx, cancel = context.WithTimeout(ctx, time.Second)
 		}
-		p.sess.AllowRebalance()
+		if !began {
+			// Rebalances happen between transactions only: a restore in
+			// the assignment callback can then never outlast our own
+			// transaction's timeout, and revocations never abort work.
+			p.sess.AllowRebalance()
+		}
+		p.rebalanced.Store(false)
 		fetches := p.sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
 		cancel()
+		if !began && p.rebalanced.Load() {
+			// The session marks a revocation and, until its next End,
+			// neither aborts less nor tells us of the next one. Ending the
+			// (empty) transaction resets it and rewinds the consumer to
+			// the committed offsets: what this poll returned is fetched
+			// again.
+			if _, err := p.sess.End(context.WithoutCancel(ctx), kgo.TryAbort); err != nil {
+				return true, false, fmt.Errorf("ingest: reset after rebalance: %w", err)
+			}
+			continue
+		}
 		if err := p.restoreFailed(); err != nil {
 			// A partition could not be restored; its worker is missing and
 			// its records must not be processed. Leaving the group lets
@@ -376,13 +414,11 @@ func (p *Pipeline) process(fetches kgo.Fetches) {
 
 // end writes the changelog for this transaction's dirty leads and ends the
 // transaction; the engines commit or roll back with it.
-func (p *Pipeline) end(ctx context.Context, stopping bool) error {
-	endCtx := ctx
-	if stopping {
-		var cancel context.CancelFunc
-		endCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
-		defer cancel()
-	}
+func (p *Pipeline) end(ctx context.Context, abort bool) error {
+	// Never cancelled with ctx: a stop during end must still end the
+	// transaction, or readers and the next owner wait for its timeout.
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
+	defer cancel()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	dirty := 0
@@ -406,9 +442,16 @@ func (p *Pipeline) end(ctx context.Context, stopping bool) error {
 		return fmt.Errorf("ingest: flush: %w", err)
 	}
 	try := kgo.TryCommit
+	if abort {
+		try = kgo.TryAbort
+	}
 	if perr := p.produceErr.Load(); perr != nil {
 		p.log.Warn("aborting transaction after a produce error", "err", *perr)
 		try = kgo.TryAbort
+		p.produceAborts++
+		p.lastProduceErr = *perr
+	} else {
+		p.produceAborts = 0
 	}
 	start := time.Now()
 	committed, err := p.sess.End(endCtx, try)
@@ -451,6 +494,7 @@ func (p *Pipeline) promise(_ *kgo.Record, err error) {
 // changelog and starts their workers. Fetching for them starts only after
 // it returns.
 func (p *Pipeline) assigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	p.rebalanced.Store(true)
 	parts := assigned[p.cfg.Topics.Touchpoints]
 	if len(parts) == 0 {
 		p.ready.Store(true)
@@ -484,6 +528,7 @@ func (p *Pipeline) assigned(ctx context.Context, _ *kgo.Client, assigned map[str
 // work is discarded: the transaction session aborts the open transaction,
 // and the next owner restores from the changelog.
 func (p *Pipeline) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	p.rebalanced.Store(true)
 	parts := revoked[p.cfg.Topics.Touchpoints]
 	p.mu.Lock()
 	for _, part := range parts {

@@ -477,8 +477,17 @@ func testSmallTopicLimit(t *testing.T, c *kafkatest.Cluster) {
 		recs = append(recs, tpRecord(fmt.Sprintf("lead-%03d", i%300), fmt.Sprintf("ev-%d", i), "page_view",
 			t0.Add(time.Duration(i)*time.Millisecond), map[string]string{"url": "https://x.test/blog/" + strings.Repeat("a", 100)}))
 	}
-	e.produce(recs...)
+	// And a dead letter larger than any batch the topics take: it is
+	// written cut, with its original size in a header, instead of
+	// aborting every transaction after it.
+	big := &kgo.Record{Key: []byte("lead-big"), Value: []byte("{" + strings.Repeat("x", 40000))}
+	e.produce(append(recs, big)...)
 	e.start("a", nil)
+	dl := e.readAll(e.topics.DLQ, 1, time.Second)
+	if len(dl) != 1 || header(dl[0], HeaderTruncated) != "40001" || len(dl[0].Value) >= 16384 ||
+		header(dl[0], HeaderReason) != string(ReasonInvalidJSON) {
+		t.Errorf("oversized dead letter: %d records, truncated=%q, value %d bytes", len(dl), header(dl[0], HeaderTruncated), len(dl[0].Value))
+	}
 	got := e.readAll(e.topics.Scored, n, 2*time.Second)
 	seen := map[string]int{}
 	var row archive.TouchpointRow

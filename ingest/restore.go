@@ -142,11 +142,13 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 		wg.Wait()
 		if progressed {
 			lastProgress = time.Now()
-		} else if time.Since(lastProgress) > 3*time.Second {
+		} else if time.Since(lastProgress) > 10*time.Second {
 			// The records between the last one seen and the end offset were
 			// all removed (compaction can remove an old transaction marker
 			// at the tail of an idle partition): nothing is left to read.
-			for part := range pending {
+			for part, end := range pending {
+				log.Warn("changelog partition ends before its end offset; taking it as restored",
+					"partition", part, "end_offset", end)
 				delete(pending, part)
 			}
 		}
@@ -199,8 +201,13 @@ func stableBounds(ctx context.Context, adm *kadm.Client, topic string, parts []i
 				stable = false
 			}
 		}
-		if stable || time.Now().After(deadline) {
+		if stable {
 			return starts, ends, nil
+		}
+		if time.Now().After(deadline) {
+			// Restoring now could miss state whose offsets the open
+			// transaction may still commit: fail the assignment instead.
+			return nil, nil, fmt.Errorf("changelog %s: a transaction is still open after %v (an instance with a longer transaction timeout?)", topic, wait)
 		}
 		select {
 		case <-ctx.Done():

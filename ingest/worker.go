@@ -26,6 +26,9 @@ const (
 	HeaderSourceTopic     = "leadscore.source.topic"
 	HeaderSourcePartition = "leadscore.source.partition"
 	HeaderSourceOffset    = "leadscore.source.offset"
+	// HeaderTruncated is set, to the original value's size, on a dead
+	// letter whose value had to be cut to fit the topic's size limit.
+	HeaderTruncated = "leadscore.truncated"
 )
 
 // maxRecordBytes bounds one produced record batch. Dead letters carry the
@@ -172,6 +175,11 @@ func (w *worker) handle(r *kgo.Record, now time.Time) {
 		row.MQLID = w.res.MQL.MQLID
 		w.emitMQL(now)
 	}
+	if len(row.Properties)+len(row.Traits) > w.p.maxRecord/2 {
+		// Keep the row writable: the archive gets the scoring result
+		// without the oversized raw objects (the input topic has them).
+		row.Properties, row.Traits = "", ""
+	}
 	start := len(w.slab)
 	w.slab = row.AppendJSON(w.slab)
 	value := w.slab[start:len(w.slab):len(w.slab)]
@@ -204,7 +212,24 @@ func (w *worker) deadLetter(r *kgo.Record, reason Reason, detail string) {
 		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
 	)
-	w.produce(w.p.cfg.Topics.DLQ, -1, r.Key, r.Value, headers)
+	value := r.Value
+	if size := len(r.Key) + len(value) + headersSize(headers); size > w.p.maxRecord {
+		// A dead letter that cannot be written would abort every
+		// transaction after it: keep the reason and a prefix of the value,
+		// and say so.
+		keep := max(w.p.maxRecord-len(r.Key)-headersSize(headers)-1024, 0)
+		value = value[:min(keep, len(value))]
+		headers = append(headers, kgo.RecordHeader{Key: HeaderTruncated, Value: strconv.AppendInt(nil, int64(len(r.Value)), 10)})
+	}
+	w.produce(w.p.cfg.Topics.DLQ, -1, r.Key, value, headers)
+}
+
+func headersSize(hs []kgo.RecordHeader) int {
+	n := 0
+	for _, h := range hs {
+		n += len(h.Key) + len(h.Value) + 8
+	}
+	return n
 }
 
 // produce sends one record in the open transaction. partition < 0 lets the
