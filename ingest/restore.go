@@ -28,7 +28,10 @@ type restoreStats struct {
 // open on the changelog (the previous owner died or is finishing its last
 // transaction) is waited out first, up to the transaction timeout plus a
 // margin: restoring before it resolves could miss state whose offsets
-// then commit.
+// then commit. The broker aborts a timed-out transaction on a periodic
+// sweep (transaction.abort.timed.out.transaction.cleanup.interval.ms, 10 s
+// by default), so the wait is the transaction timeout plus 30 s; past it
+// the assignment fails rather than restore stale state.
 func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, parts []int32) (map[int32]*scorer.Engine, restoreStats, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.RestoreTimeout)
 	defer cancel()
@@ -53,7 +56,7 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 
-	starts, ends, err := stableBounds(ctx, adm, topic, parts, cfg.TransactionTimeout+5*time.Second)
+	starts, ends, err := stableBounds(ctx, adm, topic, parts, cfg.TransactionTimeout+30*time.Second)
 	if err != nil {
 		return nil, stats, err
 	}
