@@ -100,8 +100,14 @@ func (w *worker) run() {
 	for {
 		select {
 		case b := <-w.work:
-			for _, r := range b.records {
-				w.handle(r, b.now)
+			recs := b.records
+			for len(recs) > 0 {
+				n := min(len(recs), scorer.PrefetchBatch)
+				w.prefetch(recs[:n])
+				for _, r := range recs[:n] {
+					w.handle(r, b.now)
+				}
+				recs = recs[n:]
 			}
 			b.done.Done()
 		case <-w.quit:
@@ -115,6 +121,17 @@ func (w *worker) run() {
 func (w *worker) stop() {
 	close(w.quit)
 	<-w.exited
+}
+
+// prefetch warms the caches for the leads of the next records: their keys
+// are the lead keys when producers key touchpoints by person, as they
+// should; a key that is not only costs a few loads (scorer.Prefetch).
+func (w *worker) prefetch(recs []*kgo.Record) {
+	var keys [scorer.PrefetchBatch]string
+	for i, r := range recs {
+		keys[i] = bytesString(r.Key)
+	}
+	w.eng.Prefetch(keys[:len(recs)])
 }
 
 func (w *worker) handle(r *kgo.Record, now time.Time) {

@@ -55,7 +55,7 @@ type benchStream struct {
 	t0     int64
 	step   int64 // ms of event time between touchpoints
 	i      int64
-	buf    []byte
+	bufs   [PrefetchBatch][]byte // the last PrefetchBatch touchpoints' strings stay valid
 	num    []byte
 	zipf   *rand.Zipf // when set, picks leads with a skew; else uniformly
 }
@@ -120,15 +120,16 @@ func (s *benchStream) next(tp *Touchpoint) int64 {
 	// strings that are hot in the cache and must copy what it keeps. The
 	// lead key is the same as s.leads[li], formatted rather than read from
 	// a table that would miss the cache.
-	b := append(s.buf[:0], "lead-0000000"...)
+	buf := &s.bufs[s.i%PrefetchBatch]
+	b := append((*buf)[:0], "lead-0000000"...)
 	s.num = strconv.AppendInt(s.num[:0], int64(li), 10)
 	digits := s.num
 	copy(b[len(b)-len(digits):], digits)
 	b = append(b, "@example.com"...)
 	nl := len(b)
-	s.buf = append(b, s.ids[s.i%int64(len(s.ids))]...)
-	tp.LeadID = unsafe.String(&s.buf[0], nl)
-	tp.EventID = unsafe.String(&s.buf[nl], len(s.buf)-nl)
+	*buf = append(b, s.ids[s.i%int64(len(s.ids))]...)
+	tp.LeadID = unsafe.String(&(*buf)[0], nl)
+	tp.EventID = unsafe.String(&(*buf)[nl], len(*buf)-nl)
 	tp.OccurredAt = s.t0 + s.i*s.step - int64((r&0xffff)*60_000>>16) // up to a minute out of order
 	if s.i%10 == 0 {
 		tp.Traits = s.traits[li]
@@ -144,32 +145,43 @@ const benchCommitEvery = 4096
 // of its lead's first change in the transaction).
 func BenchmarkApply(b *testing.B) { benchmarkApply(b, false, benchFull) }
 
+// BenchmarkApplyPrefetch is BenchmarkApply the way the pipeline calls the
+// engine: Prefetch for the keys of each PrefetchBatch touchpoints, then
+// Apply for each. Its ratio to BenchmarkApply is what Prefetch gains.
+func BenchmarkApplyPrefetch(b *testing.B) { benchmarkApply(b, false, benchFullPrefetch) }
+
 // BenchmarkApplyHot is BenchmarkApply with 10k leads, each getting
 // touchpoints at the same rate of event time as there (so the same number
 // of remembered ids, groups and cap entries): a working set ten times
 // smaller, friendlier to the CPU caches.
 func BenchmarkApplyHot(b *testing.B) { benchmarkApply(b, false, benchHot) }
 
+// BenchmarkApplyHotPrefetch is BenchmarkApplyHot with Prefetch.
+func BenchmarkApplyHotPrefetch(b *testing.B) { benchmarkApply(b, false, benchHotPrefetch) }
+
 // BenchmarkApplyTxn is BenchmarkApply plus AppendDirty before each Commit:
 // the engine's whole cost per event in the pipeline, changelog encoding
 // included.
-func BenchmarkApplyTxn(b *testing.B) { benchmarkApply(b, true, benchFull) }
+func BenchmarkApplyTxn(b *testing.B) { benchmarkApply(b, true, benchFullPrefetch) }
 
 // BenchmarkApplySkewed is BenchmarkApply with leads picked from a Zipf
 // distribution (s = 1.1): a few active leads make most of the traffic, as
 // in real sessions.
-func BenchmarkApplySkewed(b *testing.B) { benchmarkApply(b, false, benchSkewed) }
+func BenchmarkApplySkewed(b *testing.B) { benchmarkApply(b, false, benchSkewedPrefetch) }
 
 // benchSetup says which leads a steady-state benchmark draws from.
 type benchSetup struct {
-	leads  int
-	skewed bool
+	leads    int
+	skewed   bool
+	prefetch bool // call Prefetch as the pipeline does (not part of the engine built)
 }
 
 var (
-	benchFull   = benchSetup{leads: 100_000}
-	benchHot    = benchSetup{leads: 10_000}
-	benchSkewed = benchSetup{leads: 100_000, skewed: true}
+	benchFull           = benchSetup{leads: 100_000}
+	benchFullPrefetch   = benchSetup{leads: 100_000, prefetch: true}
+	benchHot            = benchSetup{leads: 10_000}
+	benchHotPrefetch    = benchSetup{leads: 10_000, prefetch: true}
+	benchSkewedPrefetch = benchSetup{leads: 100_000, skewed: true, prefetch: true}
 )
 
 // steadyEngine is an engine and stream built once per setup and shared by
@@ -183,6 +195,7 @@ type steadyEngine struct {
 var steady = map[benchSetup]*steadyEngine{}
 
 func steadyState(setup benchSetup) *steadyEngine {
+	setup.prefetch = false // same engine with or without
 	if st := steady[setup]; st != nil {
 		return st
 	}
@@ -216,7 +229,9 @@ func steadyState(setup benchSetup) *steadyEngine {
 func benchmarkApply(b *testing.B, changelog bool, setup benchSetup) {
 	st := steadyState(setup)
 	e, s := st.e, st.s
-	var tp Touchpoint
+	var tps [PrefetchBatch]Touchpoint
+	var nows [PrefetchBatch]int64
+	var keys [PrefetchBatch]string
 	var res Result
 	var bytes int
 	sink := func(_ string, state []byte) { bytes += len(state) }
@@ -225,8 +240,18 @@ func benchmarkApply(b *testing.B, changelog bool, setup benchSetup) {
 	b.ResetTimer()
 	cpu0, cpuOK := processCPU()
 	for i := range b.N {
-		now := s.next(&tp)
-		e.Apply(&tp, now, &res)
+		// Touchpoints come in batches, as records in a fetch do.
+		j := i % PrefetchBatch
+		if j == 0 {
+			for k := range tps {
+				nows[k] = s.next(&tps[k])
+				keys[k] = tps[k].Lead()
+			}
+			if setup.prefetch {
+				e.Prefetch(keys[:min(PrefetchBatch, b.N-i)])
+			}
+		}
+		e.Apply(&tps[j], nows[j], &res)
 		if res.Qualified {
 			mqls++
 		}

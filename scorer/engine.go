@@ -99,23 +99,26 @@ type Engine struct {
 	free  []int32 // unused slots
 	n     int     // leads held
 
-	gen     uint32    // transaction number: a lead with this gen is dirty; never 0
 	txn     []int32   // dirty slots in order of first change
 	undoRec []undoRec // one per dirty slot
-	undoEnt []entry   // the leads' ent slices before their first change
+	undoEnt []entry   // the leads' groups and caps (and, once saveSeen, ids) before their first change
 
 	enc   []byte // scratch for AppendDirty
 	idBuf []byte // scratch for MQL ids
+	sink  uint64 // keeps the loads of Prefetch
 }
 
 // undoRec undoes the changes to one lead: remove it if created, else put
-// back old with its entries copied from the undo arena (its traits slice
-// was left alone: see lead.ownTraits).
+// back old with its groups and cap usage from undoEnt[entOff:entEnd] and
+// its first seenLen event ids: those at undoEnt[seenOff:] once saveSeen
+// copied them (seenOff >= 0), else still the first of the lead's current
+// ids. Its traits slice was left alone (lead.ownTraits).
 type undoRec struct {
-	slot           int32
-	created        bool
-	entOff, entEnd int32
-	old            lead
+	slot             int32
+	created          bool
+	entOff, entEnd   int32
+	seenOff, seenLen int32
+	old              lead
 }
 
 type groupKey struct {
@@ -189,7 +192,6 @@ func NewEngine(m *models.Model) *Engine {
 		groupIndex: make(map[groupKey]uint32),
 		groupHot:   make([]groupHot, groupHotSize),
 		index:      newLeadIndex(),
-		gen:        1,
 	}
 	if e.topN <= 0 {
 		e.topN = defaultTopN
@@ -355,7 +357,7 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 	if pts != 0 {
 		e.addGroup(l, tp, pts*w)
 	}
-	l.remember(h, t, subSat(l.tRef, e.maxLate+e.window), (e.maxLate+e.window)/8)
+	l.remember(h, t, subSat(l.tRef, e.maxLate+e.window), (e.maxLate+e.window)/8, e.saveSeen)
 	l.pruneCaps(floorDiv(subSat(l.tRef, e.maxLate), msPerDay))
 
 	// Fit.
@@ -505,7 +507,7 @@ func (e *Engine) addGroup(l *lead, tp *Touchpoint, amount float64) {
 		}
 	}
 	if len(gs) < maxGroups {
-		l.ent = slices.Insert(l.ent, len(gs), groupEntry(id, amount))
+		l.ent = slices.Insert(l.ent, l.nIDs()+len(gs), groupEntry(id, amount))
 		l.nGroups++
 		return
 	}

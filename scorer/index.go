@@ -3,6 +3,7 @@ package scorer
 import (
 	"hash/maphash"
 	"math/bits"
+	"unsafe"
 )
 
 // leadIndex maps a lead key to its slot in Engine.leads. It is an
@@ -192,3 +193,86 @@ func (t *nameTable) count() int {
 	}
 	return n
 }
+
+// PrefetchBatch is the number of keys Prefetch works on at once: enough
+// loads in flight to hide most of the memory latency, few enough that what
+// they bring in stays in the first-level cache until Apply uses it.
+const PrefetchBatch = 16
+
+// Prefetch brings the memory of the leads with the given keys into the CPU
+// caches, for the Apply calls that follow. It changes nothing and its keys
+// are only hints: a key that is wrong, unknown or not applied next costs a
+// few wasted loads.
+//
+// Why: with more leads than the caches hold, applying a touchpoint waits
+// on a chain of dependent cache misses (the index cell, then the lead, then
+// its key and its entries), each about a memory latency. Apply cannot
+// overlap them, but for a batch of keys they are independent: Prefetch
+// walks the chain for PrefetchBatch keys at once, one level at a time, so
+// that each level's loads are in flight together. Go has no prefetch
+// instruction; ordinary loads folded into a sum that is kept (sink) do the
+// same work.
+func (e *Engine) Prefetch(keys []string) {
+	x := &e.index
+	if len(x.cells) == 0 {
+		return
+	}
+	var hs [PrefetchBatch]uint64
+	var ls [PrefetchBatch]*lead
+	var acc uint64
+	mask := uint64(len(x.cells) - 1)
+	for len(keys) > 0 {
+		n := min(len(keys), PrefetchBatch)
+		// Level 1: the home cells.
+		for i, k := range keys[:n] {
+			h := x.hash(k)
+			hs[i] = h
+			acc += x.cells[h>>x.shift]
+		}
+		// Level 2: the lead of the first cell with a matching tag, and the
+		// lines of its struct Apply reads and its undo record copies.
+		for i := range n {
+			ls[i] = nil
+			h := hs[i]
+			for j := h >> x.shift; ; j = (j + 1) & mask {
+				c := x.cells[j]
+				if c == 0 {
+					break
+				}
+				if c>>32 == h>>32 {
+					l := &e.leads[int32(uint32(c))-1]
+					ls[i] = l
+					acc += lines(unsafe.Pointer(l), unsafe.Sizeof(*l))
+					break
+				}
+			}
+		}
+		// Level 3: the key's bytes (compared by find) and the entries.
+		for _, l := range ls[:n] {
+			if l == nil {
+				continue
+			}
+			if k := len(l.key); k > 0 {
+				acc += uint64(l.key[0]) + uint64(l.key[k-1])
+			}
+			// The last id, where the next one goes, and the groups and
+			// caps after it.
+			if from := max(len(l.ent)-int(l.nGroups)-int(l.nCaps)-1, 0); from < len(l.ent) {
+				acc += lines(unsafe.Pointer(&l.ent[from]), uintptr(len(l.ent)-from)*unsafe.Sizeof(entry{}))
+			}
+		}
+		keys = keys[n:]
+	}
+	e.sink += acc
+}
+
+// lines loads a byte of every cache line of the n > 0 bytes at p.
+func lines(p unsafe.Pointer, n uintptr) uint64 {
+	acc := uint64(*(*byte)(p))
+	for off := cacheLine - uintptr(p)&(cacheLine-1); off < n; off += cacheLine {
+		acc += uint64(*(*byte)(unsafe.Add(p, off)))
+	}
+	return acc
+}
+
+const cacheLine = 64

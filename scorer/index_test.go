@@ -3,6 +3,8 @@ package scorer
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -205,4 +207,38 @@ func TestInternGroupCache(t *testing.T) {
 	if id, ok := want[key{}]; ok && id == 0 {
 		t.Fatal("empty key served as (other)")
 	}
+}
+
+// TestPrefetchChangesNothing applies one stream twice, once with Prefetch
+// before every batch (with right, wrong, unknown and empty keys, and more
+// keys than PrefetchBatch), once without: results and states must be equal.
+func TestPrefetchChangesNothing(t *testing.T) {
+	tps := randomStream(7, 300, 4000)
+	plain, warm := NewEngine(txnModel()), NewEngine(txnModel())
+	var want, got []Result
+	for i := 0; i < len(tps); i += 37 {
+		batch := tps[i:min(i+37, len(tps))]
+		keys := []string{"", "nobody", "lead-1"}
+		for _, tp := range batch {
+			keys = append(keys, tp.Lead())
+		}
+		warm.Prefetch(keys)
+		for _, tp := range batch {
+			var a, b Result
+			plain.Apply(tp, tp.OccurredAt, &a)
+			warm.Apply(tp, tp.OccurredAt, &b)
+			a.MQL.Contributors = slices.Clone(a.MQL.Contributors)
+			b.MQL.Contributors = slices.Clone(b.MQL.Contributors)
+			want, got = append(want, a), append(got, b)
+		}
+		plain.Commit()
+		warm.Commit()
+	}
+	if !reflect.DeepEqual(want, got) {
+		t.Fatal("results differ with Prefetch")
+	}
+	if !reflect.DeepEqual(snapshot(plain), snapshot(warm)) {
+		t.Fatal("states differ with Prefetch")
+	}
+	NewEngine(txnModel()).Prefetch([]string{"x"}) // an empty index
 }

@@ -3,6 +3,7 @@ package scorer
 import (
 	"math"
 	"math/bits"
+	"slices"
 )
 
 // The remembered event ids of a lead (seenIDs) are kept in arrival order,
@@ -106,27 +107,29 @@ func within(dt, t, window int64) bool { return dt-window <= t && t <= dt+window 
 // minT are no longer needed (a redelivery only they could catch is too late
 // anyway); they are dropped in batches, once the oldest is more than slack
 // before minT. A full list drops its oldest eighth by event time. Both keep
-// the cost per touchpoint constant on average for heavy leads.
-func (l *lead) remember(h uint64, t, minT, slack int64) {
-	base := int(l.nGroups) + int(l.nCaps)
-	n := len(l.ent) - base
+// the cost per touchpoint constant on average for heavy leads. save is
+// called before ids are dropped (the undo log keeps them).
+func (l *lead) remember(h uint64, t, minT, slack int64, save func(*lead)) {
+	n := l.nIDs()
 	if n > 0 && l.idMin < minT-slack {
+		save(l)
 		l.dropIDs(minT)
-		n = len(l.ent) - base
+		n = l.nIDs()
 	}
 	if n >= maxDedupe {
-		ids := l.ent[base:]
+		ids := l.ent[:n]
 		lo, hi := ids[0].time(), ids[0].time()
 		for _, d := range ids {
 			lo, hi = min(lo, d.time()), max(hi, d.time())
 		}
+		save(l)
 		l.dropIDs(lo + max((hi-lo)/8, 1))
-		n = len(l.ent) - base
+		n = l.nIDs()
 	}
 	if n == 0 || t < l.idMin {
 		l.idMin = t
 	}
-	l.ent = append(l.ent, seenEntry(h, t))
+	l.ent = slices.Insert(l.ent, n, seenEntry(h, t)) // moves only the groups and caps
 	l.bloom.add(h)
 	switch {
 	case l.ids != nil && 2*(n+1) <= len(l.ids.cells):
@@ -139,14 +142,15 @@ func (l *lead) remember(h uint64, t, minT, slack int64) {
 // dropIDs forgets the event ids with event time before minT and rebuilds
 // what is derived from them.
 func (l *lead) dropIDs(minT int64) {
-	base := int(l.nGroups) + int(l.nCaps)
-	n := base
-	for _, d := range l.ent[base:] {
+	ids := l.seenIDs()
+	n := 0
+	for _, d := range ids {
 		if d.time() >= minT {
 			l.ent[n] = d
 			n++
 		}
 	}
+	n += copy(l.ent[n:], l.ent[len(ids):]) // the groups and caps
 	l.ent = l.ent[:n]
 	l.rebuildIDs()
 }

@@ -38,9 +38,12 @@ const (
 )
 
 // lead is the state of one lead. Its variable parts live in two short
-// owned slices: ent holds the contributor groups, then the cap usage, then
-// the remembered event ids, all 16-byte entries in one allocation so that
-// applying a touchpoint touches few cache lines. The fields every Apply
+// owned slices: ent holds the remembered event ids, then the contributor
+// groups, then the cap usage, all 16-byte entries in one allocation so that
+// applying a touchpoint touches few cache lines. The ids come first because
+// they are many and only grow at their end: adding an id, a group or a
+// day's cap usage moves at most the few groups and caps after it, never the
+// ids. The fields every Apply
 // reads come first (the first 64 bytes hold ent, bloom, eRef, tRef and the
 // counts); those only some touchpoints need come last.
 type lead struct {
@@ -49,9 +52,9 @@ type lead struct {
 	eRef    float64
 	tRef    int64
 	flags   uint8
-	nGroups uint8  // ent[:nGroups] are groups
-	nCaps   uint16 // ent[nGroups:nGroups+nCaps] are cap usage; the rest event ids
-	gen     uint32 // dirty when equal to Engine.gen (0: never)
+	nGroups uint8  // ent[nIDs():nIDs()+nGroups] are groups
+	nCaps   uint16 // the last nCaps of ent are cap usage
+	undo    int32  // dirty: 1 + index of its record in Engine.undoRec; 0: clean
 	key     string // index key: the lead id, or the anonymous id
 	idMin   int64  // smallest event time of the event ids (derived, not encoded)
 	fit     float64
@@ -83,11 +86,11 @@ func (x entry) rule() uint16    { return uint16(x.k >> 32) }
 func (x entry) day() int64      { return int64(int32(uint32(x.k))) }
 func (x entry) time() int64     { return int64(x.v) }
 
-func (l *lead) groups() []entry { return l.ent[:l.nGroups] }
-func (l *lead) caps() []entry   { return l.ent[int(l.nGroups) : int(l.nGroups)+int(l.nCaps)] }
-func (l *lead) seenIDs() []entry {
-	return l.ent[int(l.nGroups)+int(l.nCaps):]
-}
+func (l *lead) nIDs() int        { return len(l.ent) - int(l.nGroups) - int(l.nCaps) }
+func (l *lead) seenIDs() []entry { return l.ent[:l.nIDs()] }
+func (l *lead) groups() []entry  { b := l.nIDs(); return l.ent[b : b+int(l.nGroups)] }
+func (l *lead) caps() []entry    { return l.ent[len(l.ent)-int(l.nCaps):] }
+func (l *lead) head() []entry    { return l.ent[l.nIDs():] } // groups and caps
 
 type traitVal struct {
 	idx uint16 // index into Engine.traitNames
@@ -114,7 +117,7 @@ func (l *lead) capped(rule uint16, day int64, pts, limit float64) float64 {
 	if l.nCaps == 0 || c.day() < int64(l.capMin) {
 		l.capMin = int32(c.day())
 	}
-	l.ent = slices.Insert(l.ent, int(l.nGroups)+int(l.nCaps), c)
+	l.ent = append(l.ent, c)
 	l.nCaps++
 	return give
 }
@@ -124,7 +127,7 @@ func (l *lead) pruneCaps(minDay int64) {
 	if l.nCaps == 0 || int64(l.capMin) >= minDay {
 		return
 	}
-	lo, hi := int(l.nGroups), int(l.nGroups)+int(l.nCaps)
+	lo, hi := len(l.ent)-int(l.nCaps), len(l.ent)
 	n := lo
 	l.capMin = math.MaxInt32
 	for i := lo; i < hi; i++ {
@@ -134,7 +137,7 @@ func (l *lead) pruneCaps(minDay int64) {
 			l.capMin = min(l.capMin, int32(d))
 		}
 	}
-	l.ent = append(l.ent[:n], l.ent[hi:]...)
+	l.ent = l.ent[:n]
 	l.nCaps = uint16(n - lo)
 }
 
@@ -203,12 +206,12 @@ func (e *Engine) create(tp *Touchpoint, kh uint64, t int64) int32 {
 	l := &e.leads[slot]
 	l.tRef = t
 	l.flags = flagArmed | flagOwnTraits
-	l.gen = e.gen
 	if tp.LeadID != "" {
 		l.flags |= flagLeadID
 	}
 	e.txn = append(e.txn, slot)
 	e.undoRec = append(e.undoRec, undoRec{slot: slot, created: true})
+	l.undo = int32(len(e.undoRec))
 	return slot
 }
 
@@ -241,23 +244,41 @@ func (e *Engine) remove(slot int32) {
 }
 
 // touch records the state of an existing lead before its first change in
-// the transaction: a copy of the struct and of its entries. The traits
-// slice is not copied: the lead copies it before changing it (ownTraits).
+// the transaction: a copy of the struct and of its contributor groups and
+// cap usage. The remembered event ids are not copied: until ids are dropped
+// (saveSeen) they only grow at the end, so the first seenLen of them are
+// the old ones. The traits slice is not copied either: the lead copies it
+// before changing it (ownTraits).
 func (e *Engine) touch(slot int32) {
 	l := &e.leads[slot]
-	if l.gen == e.gen {
+	if l.undo != 0 {
 		return
 	}
 	off := int32(len(e.undoEnt))
-	e.undoEnt = append(e.undoEnt, l.ent...)
+	e.undoEnt = append(e.undoEnt, l.head()...)
 	// Grow first and fill in place: one copy of the lead, not two.
 	e.undoRec = append(e.undoRec, undoRec{})
 	r := &e.undoRec[len(e.undoRec)-1]
 	r.slot, r.entOff, r.entEnd = slot, off, int32(len(e.undoEnt))
+	r.seenLen, r.seenOff = int32(l.nIDs()), -1
 	r.old = *l
 	l.flags &^= flagOwnTraits
-	l.gen = e.gen
+	l.undo = int32(len(e.undoRec))
 	e.txn = append(e.txn, slot)
+}
+
+// saveSeen copies a dirty lead's event ids as they were at its first change
+// into the undo arena, once, before any of them is dropped.
+func (e *Engine) saveSeen(l *lead) {
+	if l.undo == 0 {
+		return
+	}
+	r := &e.undoRec[l.undo-1]
+	if r.created || r.seenOff >= 0 {
+		return
+	}
+	r.seenOff = int32(len(e.undoEnt))
+	e.undoEnt = append(e.undoEnt, l.seenIDs()[:r.seenLen]...)
 }
 
 // Dirty returns the number of leads changed since the last Commit or
@@ -291,9 +312,20 @@ func (e *Engine) Rollback() {
 			e.remove(r.slot)
 			continue
 		}
+		cur := &e.leads[r.slot]
+		head := e.undoEnt[r.entOff:r.entEnd]
+		var seen []entry
+		if r.seenOff >= 0 {
+			seen = e.undoEnt[r.seenOff : r.seenOff+r.seenLen]
+		} else {
+			// Full slice expression: never read past the current ids.
+			ids := cur.seenIDs()
+			seen = ids[:r.seenLen:len(ids)]
+		}
 		old := r.old
 		old.flags &^= flagOwnTraits
-		old.ent = slices.Clone(e.undoEnt[r.entOff:r.entEnd])
+		old.ent = make([]entry, 0, len(head)+len(seen))
+		old.ent = append(append(old.ent, seen...), head...)
 		// The id index was changed in place since; the traits were not.
 		old.rebuildIDs()
 		e.leads[r.slot] = old
@@ -302,14 +334,10 @@ func (e *Engine) Rollback() {
 }
 
 // resetUndo forgets the undo log and starts a new transaction: the leads
-// changed in the last one are no longer dirty, without being written to.
+// changed in the last one are no longer dirty.
 func (e *Engine) resetUndo() {
-	e.gen++
-	if e.gen == 0 { // after 2^32 transactions: forget every lead's mark
-		for i := range e.leads {
-			e.leads[i].gen = 0
-		}
-		e.gen = 1
+	for _, slot := range e.txn {
+		e.leads[slot].undo = 0 // a removed lead's slot is already zero
 	}
 	e.txn = e.txn[:0]
 	clear(e.undoRec) // drop the references to strings and slices
@@ -465,7 +493,7 @@ func (e *Engine) decodeState(b []byte, l *lead) error {
 		}
 		groups = append(groups, groupEntry(id, v))
 	}
-	l.ent = slices.Concat(groups, caps, seen)
+	l.ent = slices.Concat(seen, groups, caps)
 	l.nGroups, l.nCaps = uint8(len(groups)), uint16(len(caps))
 	l.capMin = math.MaxInt32
 	for _, c := range caps {

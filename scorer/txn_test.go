@@ -382,29 +382,56 @@ func FuzzRestore(f *testing.F) {
 	})
 }
 
-// TestGenerationWrap commits across the wrap of the transaction counter:
-// leads changed before it must not look dirty after it (their undo record
-// would be skipped), and new changes must be tracked.
-func TestGenerationWrap(t *testing.T) {
-	e := NewEngine(txnModel())
-	tps := randomStream(5, 4, 40)
-	applyAll(e, tps[:20])
-	e.Commit()
-	// Every lead was last changed in transaction 1, 2^32 transactions ago;
-	// the next Commit wraps the counter.
-	for _, slot := range e.keys() {
-		e.leads[slot].gen = 1
+// TestRollbackDroppedIDs rolls back transactions in which leads dropped
+// remembered ids, by age and by the per-lead bound, once and several times:
+// the undo log copies a lead's ids only then (saveSeen), so both paths of
+// Rollback are taken.
+func TestRollbackDroppedIDs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		step int64 // event time between touchpoints of the one lead
+	}{
+		{"by age", 300, 3 * 60 * 60 * 1000}, // 300 x 3 h: ids older than 8 days go
+		{"by bound", maxDedupe + 700, 1000}, // past 2048 ids: the oldest eighth goes, twice
+		{"no drop", 40, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewEngine(txnModel())
+			mk := func(i int) *Touchpoint {
+				return &Touchpoint{EventID: fmt.Sprintf("ev-%d", i), LeadID: "heavy", Type: "page_view",
+					Channel: "web", OccurredAt: t0 + int64(i)*tc.step}
+			}
+			var r Result
+			for i := range tc.n / 2 {
+				e.Apply(mk(i), t0+int64(i)*tc.step, &r)
+			}
+			e.Apply(&Touchpoint{EventID: "other", LeadID: "quiet", Type: "email_open", OccurredAt: t0}, t0, &r)
+			e.Commit()
+			before := snapshot(e)
+			slot, _ := e.lookup("heavy")
+			entBefore := slices.Clone(e.leads[slot].ent)
+			for i := tc.n / 2; i < tc.n; i++ {
+				e.Apply(mk(i), t0+int64(i)*tc.step, &r)
+			}
+			e.Apply(&Touchpoint{EventID: "other-2", LeadID: "quiet", Type: "email_open", OccurredAt: t0 + 1}, t0+1, &r)
+			saved := 0
+			for _, u := range e.undoRec {
+				if u.seenOff >= 0 {
+					saved++
+				}
+			}
+			if want := map[bool]int{true: 0, false: 1}[tc.name == "no drop"]; saved != want {
+				t.Fatalf("%d leads saved their ids, want %d", saved, want)
+			}
+			e.Rollback()
+			checkInvariants(t, e)
+			if after := snapshot(e); !reflect.DeepEqual(before, after) {
+				t.Fatal("rollback did not restore the leads exactly")
+			}
+			if ent := e.leads[slot].ent; !slices.Equal(entBefore, ent) {
+				t.Fatalf("rollback did not restore the entries: %d, want %d", len(ent), len(entBefore))
+			}
+		})
 	}
-	e.gen = math.MaxUint32
-	e.Commit()
-	before := snapshot(e)
-	applyAll(e, tps[20:])
-	if e.Dirty() == 0 {
-		t.Fatal("nothing dirty")
-	}
-	e.Rollback()
-	if after := snapshot(e); !reflect.DeepEqual(before, after) {
-		t.Fatal("rollback after the wrap did not restore the state")
-	}
-	checkInvariants(t, e)
 }
