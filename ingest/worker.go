@@ -49,13 +49,15 @@ type worker struct {
 	p         *Pipeline
 	partition int32
 	eng       *scorer.Engine
-	dec       *Decoder
+	decs      [scorer.PrefetchBatch]*Decoder
 	work      chan batch
 	quit      chan struct{}
 	exited    chan struct{}
 
-	tp  scorer.Touchpoint
-	res scorer.Result
+	tps  [scorer.PrefetchBatch]scorer.Touchpoint // of the batch being handled
+	errs [scorer.PrefetchBatch]error
+	tp   *scorer.Touchpoint // the one being handled
+	res  scorer.Result
 	row archive.TouchpointRow
 
 	slab    []byte
@@ -73,19 +75,21 @@ type counts struct {
 }
 
 func newWorker(p *Pipeline, part int32, eng *scorer.Engine) (*worker, error) {
-	dec, err := NewDecoder(p.cfg.Decoder)
-	if err != nil {
-		return nil, err
-	}
 	w := &worker{
 		p:         p,
 		partition: part,
 		eng:       eng,
-		dec:       dec,
 		work:      make(chan batch),
 		quit:      make(chan struct{}),
 		exited:    make(chan struct{}),
 		c:         counts{deadLetters: make(map[Reason]int)},
+	}
+	for i := range w.decs {
+		dec, err := NewDecoder(p.cfg.Decoder)
+		if err != nil {
+			return nil, err
+		}
+		w.decs[i] = dec
 	}
 	w.row.ModelName = p.cfg.Model.Name
 	w.row.ModelVersion = p.cfg.Model.Version
@@ -103,9 +107,9 @@ func (w *worker) run() {
 			recs := b.records
 			for len(recs) > 0 {
 				n := min(len(recs), scorer.PrefetchBatch)
-				w.prefetch(recs[:n])
-				for _, r := range recs[:n] {
-					w.handle(r, b.now)
+				w.decodeBatch(recs[:n])
+				for i, r := range recs[:n] {
+					w.handle(r, i, b.now)
 				}
 				recs = recs[n:]
 			}
@@ -123,20 +127,26 @@ func (w *worker) stop() {
 	<-w.exited
 }
 
-// prefetch warms the caches for the leads of the next records: their keys
-// are the lead keys when producers key touchpoints by person, as they
-// should; a key that is not only costs a few loads (scorer.Prefetch).
-func (w *worker) prefetch(recs []*kgo.Record) {
-	var keys [scorer.PrefetchBatch]string
+// decodeBatch decodes up to scorer.PrefetchBatch records, each with its
+// own decoder (a touchpoint's strings live in its decoder's buffer until
+// that decoder's next Decode), then warms the CPU caches for scoring the
+// touchpoints: the engine loads their leads' memory together instead of
+// one lead at a time (scorer.Engine.Prefetch).
+func (w *worker) decodeBatch(recs []*kgo.Record) {
 	for i, r := range recs {
-		keys[i] = bytesString(r.Key)
+		w.errs[i] = w.decs[i].Decode(r.Key, r.Value, r.Headers, &w.tps[i])
+		if w.errs[i] != nil {
+			w.tps[i] = scorer.Touchpoint{}
+		}
 	}
-	w.eng.Prefetch(keys[:len(recs)])
+	w.eng.Prefetch(w.tps[:len(recs)])
 }
 
-func (w *worker) handle(r *kgo.Record, now time.Time) {
+// handle scores the i-th record of the last decodeBatch and produces its
+// outputs.
+func (w *worker) handle(r *kgo.Record, i int, now time.Time) {
 	w.c.consumed++
-	if err := w.dec.Decode(r.Key, r.Value, r.Headers, &w.tp); err != nil {
+	if err := w.errs[i]; err != nil {
 		var de *DecodeError
 		if !errors.As(err, &de) {
 			de = &DecodeError{Reason: ReasonInvalidJSON, Detail: err.Error()}
@@ -144,7 +154,8 @@ func (w *worker) handle(r *kgo.Record, now time.Time) {
 		w.deadLetter(r, de.Reason, de.Error())
 		return
 	}
-	w.eng.Apply(&w.tp, now.UnixMilli(), &w.res)
+	w.tp = &w.tps[i]
+	w.eng.Apply(w.tp, now.UnixMilli(), &w.res)
 	switch w.res.Outcome {
 	case scorer.Duplicate:
 		w.c.duplicates++

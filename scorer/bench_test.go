@@ -56,6 +56,7 @@ type benchStream struct {
 	step   int64 // ms of event time between touchpoints
 	i      int64
 	bufs   [PrefetchBatch][]byte // the last PrefetchBatch touchpoints' strings stay valid
+	attrs  [PrefetchBatch][]Attr
 	num    []byte
 	zipf   *rand.Zipf // when set, picks leads with a skew; else uniformly
 }
@@ -92,16 +93,20 @@ func newBenchStream(nLeads, nIDs int, stepMillis int64) *benchStream {
 			s.tps = append(s.tps, k.tp)
 		}
 	}
-	titles := []string{"VP Marketing", "Engineer", "CTO", "Analyst"}
 	for i := range nLeads {
 		s.traits = append(s.traits, []Attr{
-			{"title", titles[i%len(titles)]},
-			{"industry", []string{"software", "retail", "saas"}[i%3]},
+			{"title", benchTitles[i%len(benchTitles)]},
+			{"industry", benchIndustries[i%len(benchIndustries)]},
 			{"company_size", fmt.Sprint(50 + i%500)},
 		})
 	}
 	return s
 }
+
+var (
+	benchTitles     = []string{"VP Marketing", "Engineer", "CTO", "Analyst"}
+	benchIndustries = []string{"software", "retail", "saas"}
+)
 
 // next fills tp with the next touchpoint and returns the wall clock.
 func (s *benchStream) next(tp *Touchpoint) int64 {
@@ -121,6 +126,9 @@ func (s *benchStream) next(tp *Touchpoint) int64 {
 	// lead key is the same as s.leads[li], formatted rather than read from
 	// a table that would miss the cache.
 	buf := &s.bufs[s.i%PrefetchBatch]
+	if cap(*buf) < 256 { // room for the trait values too: the ids never move
+		*buf = make([]byte, 0, 256)
+	}
 	b := append((*buf)[:0], "lead-0000000"...)
 	s.num = strconv.AppendInt(s.num[:0], int64(li), 10)
 	digits := s.num
@@ -132,7 +140,16 @@ func (s *benchStream) next(tp *Touchpoint) int64 {
 	tp.EventID = unsafe.String(&(*buf)[nl], len(*buf)-nl)
 	tp.OccurredAt = s.t0 + s.i*s.step - int64((r&0xffff)*60_000>>16) // up to a minute out of order
 	if s.i%10 == 0 {
-		tp.Traits = s.traits[li]
+		// Like the decoder again: the trait values in the same buffer,
+		// the same as s.traits[li].
+		off := len(*buf)
+		*buf = strconv.AppendInt(*buf, int64(50+li%500), 10)
+		attrs := append(s.attrs[s.i%PrefetchBatch][:0],
+			Attr{"title", benchTitles[li%len(benchTitles)]},
+			Attr{"industry", benchIndustries[li%len(benchIndustries)]},
+			Attr{"company_size", unsafe.String(&(*buf)[off], len(*buf)-off)})
+		s.attrs[s.i%PrefetchBatch] = attrs
+		tp.Traits = attrs
 	}
 	return s.t0 + s.i*s.step
 }
@@ -231,7 +248,6 @@ func benchmarkApply(b *testing.B, changelog bool, setup benchSetup) {
 	e, s := st.e, st.s
 	var tps [PrefetchBatch]Touchpoint
 	var nows [PrefetchBatch]int64
-	var keys [PrefetchBatch]string
 	var res Result
 	var bytes int
 	sink := func(_ string, state []byte) { bytes += len(state) }
@@ -245,10 +261,9 @@ func benchmarkApply(b *testing.B, changelog bool, setup benchSetup) {
 		if j == 0 {
 			for k := range tps {
 				nows[k] = s.next(&tps[k])
-				keys[k] = tps[k].Lead()
 			}
 			if setup.prefetch {
-				e.Prefetch(keys[:min(PrefetchBatch, b.N-i)])
+				e.Prefetch(tps[:min(PrefetchBatch, b.N-i)])
 			}
 		}
 		e.Apply(&tps[j], nows[j], &res)

@@ -101,7 +101,7 @@ type Engine struct {
 
 	txn     []int32   // dirty slots in order of first change
 	undoRec []undoRec // one per dirty slot
-	undoEnt []entry   // the leads' groups and caps (and, once saveSeen, ids) before their first change
+	undoEnt []entry   // the leads' groups and caps before their first change, and dropped ids
 
 	enc   []byte // scratch for AppendDirty
 	idBuf []byte // scratch for MQL ids
@@ -110,14 +110,22 @@ type Engine struct {
 
 // undoRec undoes the changes to one lead: remove it if created, else put
 // back old with its groups and cap usage from undoEnt[entOff:entEnd] and
-// its first seenLen event ids: those at undoEnt[seenOff:] once saveSeen
-// copied them (seenOff >= 0), else still the first of the lead's current
-// ids. Its traits slice was left alone (lead.ownTraits).
+// the seenLen event ids it had (Engine.oldIDs). Its traits slice was left
+// alone (lead.ownTraits).
+//
+// The ids are not copied on the first change: until some are dropped they
+// only grow at the end, so the first seenLen are the old ones. The first
+// drop journals the old ids it removes, with their positions, at
+// undoEnt[dropOff:dropEnd] (pairs: {position, 0}, id), and the old ids
+// are then the journal merged with the first kept ones. A second drop in
+// the same transaction copies the old ids whole to undoEnt[seenOff:].
 type undoRec struct {
 	slot             int32
 	created          bool
 	entOff, entEnd   int32
-	seenOff, seenLen int32
+	seenLen          int32
+	dropOff, dropEnd int32 // -1: no drop yet
+	seenOff          int32 // -1: not copied
 	old              lead
 }
 
@@ -357,7 +365,7 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 	if pts != 0 {
 		e.addGroup(l, tp, pts*w)
 	}
-	l.remember(h, t, subSat(l.tRef, e.maxLate+e.window), (e.maxLate+e.window)/8, e.saveSeen)
+	l.remember(h, t, subSat(l.tRef, e.maxLate+e.window), (e.maxLate+e.window)/8, e.dropIDs)
 	l.pruneCaps(floorDiv(subSat(l.tRef, e.maxLate), msPerDay))
 
 	// Fit.

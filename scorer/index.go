@@ -194,25 +194,26 @@ func (t *nameTable) count() int {
 	return n
 }
 
-// PrefetchBatch is the number of keys Prefetch works on at once: enough
-// loads in flight to hide most of the memory latency, few enough that what
-// they bring in stays in the first-level cache until Apply uses it.
+// PrefetchBatch is the number of touchpoints Prefetch works on at once:
+// enough loads in flight to hide most of the memory latency, few enough
+// that what they bring in stays in the first-level cache until Apply uses
+// it.
 const PrefetchBatch = 16
 
-// Prefetch brings the memory of the leads with the given keys into the CPU
-// caches, for the Apply calls that follow. It changes nothing and its keys
-// are only hints: a key that is wrong, unknown or not applied next costs a
-// few wasted loads.
+// Prefetch brings the memory that applying tps will read into the CPU
+// caches, for the Apply calls that follow. It changes nothing: a
+// touchpoint that is not applied next only costs a few wasted loads.
 //
 // Why: with more leads than the caches hold, applying a touchpoint waits
 // on a chain of dependent cache misses (the index cell, then the lead, then
-// its key and its entries), each about a memory latency. Apply cannot
-// overlap them, but for a batch of keys they are independent: Prefetch
-// walks the chain for PrefetchBatch keys at once, one level at a time, so
+// its key and its entries, then for a heavy lead its id index and the id
+// it points to), each about a memory latency. Apply cannot overlap them,
+// but for a batch of touchpoints they are independent: Prefetch walks the
+// chains of PrefetchBatch touchpoints at once, one level at a time, so
 // that each level's loads are in flight together. Go has no prefetch
 // instruction; ordinary loads folded into a sum that is kept (sink) do the
 // same work.
-func (e *Engine) Prefetch(keys []string) {
+func (e *Engine) Prefetch(tps []Touchpoint) {
 	x := &e.index
 	if len(x.cells) == 0 {
 		return
@@ -221,16 +222,17 @@ func (e *Engine) Prefetch(keys []string) {
 	var ls [PrefetchBatch]*lead
 	var acc uint64
 	mask := uint64(len(x.cells) - 1)
-	for len(keys) > 0 {
-		n := min(len(keys), PrefetchBatch)
+	for len(tps) > 0 {
+		n := min(len(tps), PrefetchBatch)
 		// Level 1: the home cells.
-		for i, k := range keys[:n] {
-			h := x.hash(k)
+		for i := range tps[:n] {
+			h := x.hash(tps[i].Lead())
 			hs[i] = h
 			acc += x.cells[h>>x.shift]
 		}
-		// Level 2: the lead of the first cell with a matching tag, and the
-		// lines of its struct Apply reads and its undo record copies.
+		// Level 2: the lead of the first cell with a matching tag: every
+		// line of its struct (Apply reads most fields, the undo record
+		// copies all).
 		for i := range n {
 			ls[i] = nil
 			h := hs[i]
@@ -247,21 +249,51 @@ func (e *Engine) Prefetch(keys []string) {
 				}
 			}
 		}
-		// Level 3: the key's bytes (compared by find) and the entries.
-		for _, l := range ls[:n] {
+		// Level 3: the key's bytes (compared by find); the last id, where
+		// the next one goes, and the groups and caps after it; for a heavy
+		// lead, the cell of its id index this event id probes first.
+		for i, l := range ls[:n] {
 			if l == nil {
 				continue
 			}
 			if k := len(l.key); k > 0 {
 				acc += uint64(l.key[0]) + uint64(l.key[k-1])
 			}
-			// The last id, where the next one goes, and the groups and
-			// caps after it.
+			// Compared with the touchpoint's, when it has them.
+			if len(l.account) > 0 && tps[i].AccountID != "" {
+				acc += uint64(l.account[0])
+			}
+			if len(l.anon) > 0 && tps[i].AnonymousID != "" {
+				acc += uint64(l.anon[0])
+			}
+			if len(l.traits) > 0 && len(tps[i].Traits) > 0 {
+				acc += uint64(len(l.traits[0].v))
+			}
 			if from := max(len(l.ent)-int(l.nGroups)-int(l.nCaps)-1, 0); from < len(l.ent) {
 				acc += lines(unsafe.Pointer(&l.ent[from]), uintptr(len(l.ent)-from)*unsafe.Sizeof(entry{}))
 			}
+			hs[i] = 0
+			if l.ids != nil {
+				hs[i] = hashID(tps[i].EventID)
+				acc += uint64(l.ids.cells[mixID(hs[i])>>l.ids.shift])
+			}
 		}
-		keys = keys[n:]
+		// Level 4: for a heavy lead, the id that cell points to; the trait
+		// values (one string).
+		for i, l := range ls[:n] {
+			if l == nil {
+				continue
+			}
+			if l.ids != nil {
+				if c := l.ids.cells[mixID(hs[i])>>l.ids.shift]; c != 0 && int(c) <= len(l.ent) {
+					acc += l.ent[c-1].k
+				}
+			}
+			if len(l.traits) > 0 && len(tps[i].Traits) > 0 && len(l.traits[0].v) > 0 {
+				acc += uint64(l.traits[0].v[0])
+			}
+		}
+		tps = tps[n:]
 	}
 	e.sink += acc
 }

@@ -210,19 +210,25 @@ func TestInternGroupCache(t *testing.T) {
 }
 
 // TestPrefetchChangesNothing applies one stream twice, once with Prefetch
-// before every batch (with right, wrong, unknown and empty keys, and more
-// keys than PrefetchBatch), once without: results and states must be equal.
+// before every batch (with touchpoints of known, unknown and heavy leads,
+// and more than PrefetchBatch of them), once without: results and states
+// must be equal.
 func TestPrefetchChangesNothing(t *testing.T) {
 	tps := randomStream(7, 300, 4000)
+	for i := range 600 { // a heavy lead (more than heavyIDs ids)
+		tps = append(tps, &Touchpoint{EventID: fmt.Sprintf("h-%d", i), LeadID: "heavy", Type: "page_view",
+			OccurredAt: t0 + int64(i)*60_000})
+	}
+	rand.New(rand.NewPCG(1, 1)).Shuffle(len(tps), func(i, j int) { tps[i], tps[j] = tps[j], tps[i] })
 	plain, warm := NewEngine(txnModel()), NewEngine(txnModel())
 	var want, got []Result
 	for i := 0; i < len(tps); i += 37 {
 		batch := tps[i:min(i+37, len(tps))]
-		keys := []string{"", "nobody", "lead-1"}
+		hints := []Touchpoint{{}, {LeadID: "nobody", EventID: "x"}, {LeadID: "heavy", EventID: "h-1"}}
 		for _, tp := range batch {
-			keys = append(keys, tp.Lead())
+			hints = append(hints, *tp)
 		}
-		warm.Prefetch(keys)
+		warm.Prefetch(hints)
 		for _, tp := range batch {
 			var a, b Result
 			plain.Apply(tp, tp.OccurredAt, &a)
@@ -234,11 +240,14 @@ func TestPrefetchChangesNothing(t *testing.T) {
 		plain.Commit()
 		warm.Commit()
 	}
+	if l := &warm.leads[warm.slotOf("heavy")]; l.ids == nil {
+		t.Fatal("test needs a heavy lead")
+	}
 	if !reflect.DeepEqual(want, got) {
 		t.Fatal("results differ with Prefetch")
 	}
 	if !reflect.DeepEqual(snapshot(plain), snapshot(warm)) {
 		t.Fatal("states differ with Prefetch")
 	}
-	NewEngine(txnModel()).Prefetch([]string{"x"}) // an empty index
+	NewEngine(txnModel()).Prefetch([]Touchpoint{{LeadID: "x"}}) // an empty index
 }

@@ -107,13 +107,12 @@ func within(dt, t, window int64) bool { return dt-window <= t && t <= dt+window 
 // minT are no longer needed (a redelivery only they could catch is too late
 // anyway); they are dropped in batches, once the oldest is more than slack
 // before minT. A full list drops its oldest eighth by event time. Both keep
-// the cost per touchpoint constant on average for heavy leads. save is
-// called before ids are dropped (the undo log keeps them).
-func (l *lead) remember(h uint64, t, minT, slack int64, save func(*lead)) {
+// the cost per touchpoint constant on average for heavy leads. Ids are
+// dropped by calling drop (Engine.dropIDs: the undo log keeps them).
+func (l *lead) remember(h uint64, t, minT, slack int64, drop func(*lead, int64)) {
 	n := l.nIDs()
 	if n > 0 && l.idMin < minT-slack {
-		save(l)
-		l.dropIDs(minT)
+		drop(l, minT)
 		n = l.nIDs()
 	}
 	if n >= maxDedupe {
@@ -122,8 +121,7 @@ func (l *lead) remember(h uint64, t, minT, slack int64, save func(*lead)) {
 		for _, d := range ids {
 			lo, hi = min(lo, d.time()), max(hi, d.time())
 		}
-		save(l)
-		l.dropIDs(lo + max((hi-lo)/8, 1))
+		drop(l, lo+max((hi-lo)/8, 1))
 		n = l.nIDs()
 	}
 	if n == 0 || t < l.idMin {

@@ -245,10 +245,8 @@ func (e *Engine) remove(slot int32) {
 
 // touch records the state of an existing lead before its first change in
 // the transaction: a copy of the struct and of its contributor groups and
-// cap usage. The remembered event ids are not copied: until ids are dropped
-// (saveSeen) they only grow at the end, so the first seenLen of them are
-// the old ones. The traits slice is not copied either: the lead copies it
-// before changing it (ownTraits).
+// cap usage. The remembered event ids are not copied (see undoRec), nor is
+// the traits slice: the lead copies it before changing it (ownTraits).
 func (e *Engine) touch(slot int32) {
 	l := &e.leads[slot]
 	if l.undo != 0 {
@@ -260,25 +258,60 @@ func (e *Engine) touch(slot int32) {
 	e.undoRec = append(e.undoRec, undoRec{})
 	r := &e.undoRec[len(e.undoRec)-1]
 	r.slot, r.entOff, r.entEnd = slot, off, int32(len(e.undoEnt))
-	r.seenLen, r.seenOff = int32(l.nIDs()), -1
+	r.seenLen, r.dropOff, r.dropEnd, r.seenOff = int32(l.nIDs()), -1, -1, -1
 	r.old = *l
 	l.flags &^= flagOwnTraits
 	l.undo = int32(len(e.undoRec))
 	e.txn = append(e.txn, slot)
 }
 
-// saveSeen copies a dirty lead's event ids as they were at its first change
-// into the undo arena, once, before any of them is dropped.
-func (e *Engine) saveSeen(l *lead) {
-	if l.undo == 0 {
-		return
+// dropIDs drops l's ids with event time before minT (lead.dropIDs),
+// keeping in the undo log what a rollback needs to put them back.
+func (e *Engine) dropIDs(l *lead, minT int64) {
+	if l.undo != 0 {
+		switch r := &e.undoRec[l.undo-1]; {
+		case r.created || r.seenOff >= 0:
+		case r.dropOff < 0: // the first drop: journal the old ids it removes
+			r.dropOff = int32(len(e.undoEnt))
+			for i, d := range l.seenIDs()[:r.seenLen] {
+				if d.time() < minT {
+					e.undoEnt = append(e.undoEnt, entry{k: uint64(i)}, d)
+				}
+			}
+			r.dropEnd = int32(len(e.undoEnt))
+		default: // a second one: copy the old ids whole
+			off := len(e.undoEnt)
+			e.undoEnt = e.oldIDs(r, l, e.undoEnt)
+			r.seenOff = int32(off)
+		}
 	}
-	r := &e.undoRec[l.undo-1]
-	if r.created || r.seenOff >= 0 {
-		return
+	l.dropIDs(minT)
+}
+
+// oldIDs appends to dst the ids the lead l of undo record r had at its
+// first change in the transaction.
+func (e *Engine) oldIDs(r *undoRec, l *lead, dst []entry) []entry {
+	if r.seenOff >= 0 {
+		return append(dst, e.undoEnt[r.seenOff:r.seenOff+r.seenLen]...)
 	}
-	r.seenOff = int32(len(e.undoEnt))
-	e.undoEnt = append(e.undoEnt, l.seenIDs()[:r.seenLen]...)
+	cur := l.seenIDs()
+	if r.dropOff < 0 {
+		return append(dst, cur[:r.seenLen]...)
+	}
+	// Merge the journal of dropped ids (ascending positions) with the kept
+	// old ids, which are the first of the current ones, in order.
+	j := 0
+	journal := e.undoEnt[r.dropOff:r.dropEnd]
+	for pos := 0; pos < int(r.seenLen); pos++ {
+		if len(journal) > 0 && journal[0].k == uint64(pos) {
+			dst = append(dst, journal[1])
+			journal = journal[2:]
+			continue
+		}
+		dst = append(dst, cur[j])
+		j++
+	}
+	return dst
 }
 
 // Dirty returns the number of leads changed since the last Commit or
@@ -314,18 +347,10 @@ func (e *Engine) Rollback() {
 		}
 		cur := &e.leads[r.slot]
 		head := e.undoEnt[r.entOff:r.entEnd]
-		var seen []entry
-		if r.seenOff >= 0 {
-			seen = e.undoEnt[r.seenOff : r.seenOff+r.seenLen]
-		} else {
-			// Full slice expression: never read past the current ids.
-			ids := cur.seenIDs()
-			seen = ids[:r.seenLen:len(ids)]
-		}
 		old := r.old
 		old.flags &^= flagOwnTraits
-		old.ent = make([]entry, 0, len(head)+len(seen))
-		old.ent = append(append(old.ent, seen...), head...)
+		old.ent = e.oldIDs(r, cur, make([]entry, 0, int(r.seenLen)+len(head)))
+		old.ent = append(old.ent, head...)
 		// The id index was changed in place since; the traits were not.
 		old.rebuildIDs()
 		e.leads[r.slot] = old

@@ -383,18 +383,22 @@ func FuzzRestore(f *testing.F) {
 }
 
 // TestRollbackDroppedIDs rolls back transactions in which leads dropped
-// remembered ids, by age and by the per-lead bound, once and several times:
-// the undo log copies a lead's ids only then (saveSeen), so both paths of
-// Rollback are taken.
+// remembered ids, by age and by the per-lead bound, once (the undo log
+// journals the dropped ids) and more than once (it copies the old ids):
+// every path of Engine.oldIDs.
 func TestRollbackDroppedIDs(t *testing.T) {
+	const h3 = 3 * 60 * 60 * 1000
 	for _, tc := range []struct {
-		name string
-		n    int
-		step int64 // event time between touchpoints of the one lead
+		name              string
+		first, n          int   // touchpoints of the lead before the transaction, in all
+		step              int64 // event time between them
+		journaled, copied int   // leads whose undo record does that
 	}{
-		{"by age", 300, 3 * 60 * 60 * 1000}, // 300 x 3 h: ids older than 8 days go
-		{"by bound", maxDedupe + 700, 1000}, // past 2048 ids: the oldest eighth goes, twice
-		{"no drop", 40, 1000},
+		{"one drop by age", 80, 87, h3, 1, 0}, // 10 days, then 21 h more (< slack): ids older than 8 days go once
+		{"drops by age", 150, 300, h3, 0, 1},  // 18.75 days more: they go again and again
+		{"one drop by bound", maxDedupe, maxDedupe + 10, 1000, 1, 0},
+		{"drops by bound", maxDedupe, maxDedupe + 700, 1000, 0, 1},
+		{"no drop", 20, 40, 1000, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := NewEngine(txnModel())
@@ -403,7 +407,7 @@ func TestRollbackDroppedIDs(t *testing.T) {
 					Channel: "web", OccurredAt: t0 + int64(i)*tc.step}
 			}
 			var r Result
-			for i := range tc.n / 2 {
+			for i := range tc.first {
 				e.Apply(mk(i), t0+int64(i)*tc.step, &r)
 			}
 			e.Apply(&Touchpoint{EventID: "other", LeadID: "quiet", Type: "email_open", OccurredAt: t0}, t0, &r)
@@ -411,18 +415,22 @@ func TestRollbackDroppedIDs(t *testing.T) {
 			before := snapshot(e)
 			slot, _ := e.lookup("heavy")
 			entBefore := slices.Clone(e.leads[slot].ent)
-			for i := tc.n / 2; i < tc.n; i++ {
+			for i := tc.first; i < tc.n; i++ {
 				e.Apply(mk(i), t0+int64(i)*tc.step, &r)
 			}
 			e.Apply(&Touchpoint{EventID: "other-2", LeadID: "quiet", Type: "email_open", OccurredAt: t0 + 1}, t0+1, &r)
-			saved := 0
+			journaled, copied := 0, 0
 			for _, u := range e.undoRec {
-				if u.seenOff >= 0 {
-					saved++
+				switch {
+				case u.seenOff >= 0:
+					copied++
+				case u.dropOff >= 0:
+					journaled++
 				}
 			}
-			if want := map[bool]int{true: 0, false: 1}[tc.name == "no drop"]; saved != want {
-				t.Fatalf("%d leads saved their ids, want %d", saved, want)
+			if journaled != tc.journaled || copied != tc.copied {
+				t.Fatalf("%d leads journaled dropped ids and %d copied them, want %d and %d",
+					journaled, copied, tc.journaled, tc.copied)
 			}
 			e.Rollback()
 			checkInvariants(t, e)
