@@ -223,6 +223,16 @@ type Pipeline struct {
 	restoreErr     atomic.Pointer[error]
 }
 
+// metadataMinAge bounds how long a produce retry waits. With Kafka 4's
+// transactions (KIP-890) a produce right after a commit can get
+// CONCURRENT_TRANSACTIONS while the coordinator still writes the previous
+// transaction's markers; franz-go retries it after a metadata refresh,
+// which its default minimum metadata age (5 s) delays by up to 5 s: we
+// measured whole-pipeline stalls of 4.5-5 s in one run in three
+// (bench/e2e, DESIGN.md). 250 ms keeps refreshes rare when a partition
+// really is unavailable.
+const metadataMinAge = 250 * time.Millisecond
+
 // New validates cfg and builds a Pipeline; it does not connect yet.
 func New(cfg Config) (*Pipeline, error) {
 	if err := cfg.Validate(); err != nil {
@@ -257,7 +267,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.log.Info("producer batch limit", "bytes", batchLimit)
 	// A record must fit a batch with room for the batch header.
 	p.maxRecord = int(batchLimit) - 512
-	opts := append(slices.Clone(p.cfg.Kafka),
+	// Defaults the operator's options may override, then ours.
+	opts := append([]kgo.Opt{kgo.MetadataMinAge(metadataMinAge)}, p.cfg.Kafka...)
+	opts = append(opts,
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.cfg.Topics.Touchpoints),
 		kgo.TransactionalID(p.cfg.TransactionalID),

@@ -174,9 +174,23 @@
 // lead, and compares the key's bytes only on a tag match. A lead is a
 // 176-byte struct, the fields every touchpoint needs in its first 64
 // bytes, plus two short slices: one of 16-byte entries holding its
-// contributor groups, cap usage and remembered event ids together (one
-// allocation, few cache lines per touchpoint), and one of its fit traits,
-// whose values share one string. A heavy lead (more than 48 remembered ids)
+// remembered event ids, then its contributor groups and cap usage (one
+// allocation, few cache lines per touchpoint; the ids first, so that adding
+// an id, a group or a day's cap moves only the few groups and caps), and
+// one of its fit traits, whose values share one string.
+//
+// Applying a touchpoint to a lead that is not in the CPU caches waits on a
+// chain of dependent misses: index cell, lead, key bytes, entries (and for
+// a heavy lead its id index). Engine.Prefetch walks those chains for a
+// batch of touchpoints level by level, so that the misses of a batch
+// overlap; the pipeline decodes 16 records, calls Prefetch, then Apply for
+// each. With 100k leads picked at random this halves the time per event
+// (BenchmarkApply against BenchmarkApplyPrefetch).
+//
+// The undo log of a transaction copies a lead's struct and its groups and
+// caps at its first change, not its ids: those only grow at the end until
+// some are dropped, and the first drop journals just the old ids it
+// removes (see undoRec). A heavy lead (more than 48 remembered ids)
 // also has an index of its ids (2 bytes a cell, at most half full).
 // Contributor group keys (type, channel, campaign) are interned per engine
 // and never freed, on the assumption that there are few of them; a small

@@ -122,11 +122,15 @@ func (l *lead) capped(rule uint16, day int64, pts, limit float64) float64 {
 	return give
 }
 
-// pruneCaps drops cap usage of days before minDay.
+// pruneCaps drops cap usage of days before minDay. The test is inlined;
+// there is rarely anything to drop.
 func (l *lead) pruneCaps(minDay int64) {
-	if l.nCaps == 0 || int64(l.capMin) >= minDay {
-		return
+	if l.nCaps != 0 && int64(l.capMin) < minDay {
+		l.dropCaps(minDay)
 	}
+}
+
+func (l *lead) dropCaps(minDay int64) {
 	lo, hi := len(l.ent)-int(l.nCaps), len(l.ent)
 	n := lo
 	l.capMin = math.MaxInt32
