@@ -209,6 +209,9 @@ func (e *Engine) create(tp *Touchpoint, kh uint64, t int64) int32 {
 	slot := e.alloc(strings.Clone(tp.Lead()), kh)
 	l := &e.leads[slot]
 	l.tRef = t
+	// Room for the first touchpoint's id, group and cap usage and one
+	// more: one allocation where appending one by one makes three.
+	l.ent = make([]entry, 0, 4)
 	l.flags = flagArmed | flagOwnTraits
 	if tp.LeadID != "" {
 		l.flags |= flagLeadID
