@@ -298,6 +298,36 @@ func (e *Engine) Prefetch(tps []Touchpoint) {
 	e.sink += acc
 }
 
+// prefetchSlots brings into the caches all that encoding the leads in slots
+// reads (at most PrefetchBatch of them), level by level as Prefetch does.
+func (e *Engine) prefetchSlots(slots []int32) {
+	var acc uint64
+	for _, slot := range slots {
+		l := &e.leads[slot]
+		acc += lines(unsafe.Pointer(l), unsafe.Sizeof(*l))
+	}
+	for _, slot := range slots {
+		l := &e.leads[slot]
+		if len(l.ent) > 0 {
+			acc += lines(unsafe.Pointer(&l.ent[0]), uintptr(len(l.ent))*unsafe.Sizeof(entry{}))
+		}
+		if len(l.traits) > 0 {
+			acc += lines(unsafe.Pointer(&l.traits[0]), uintptr(len(l.traits))*unsafe.Sizeof(traitVal{}))
+		}
+		for _, str := range [...]string{l.key, l.anon, l.account} {
+			if len(str) > 0 {
+				acc += uint64(str[0])
+			}
+		}
+	}
+	for _, slot := range slots {
+		if l := &e.leads[slot]; len(l.traits) > 0 && len(l.traits[0].v) > 0 {
+			acc += uint64(l.traits[0].v[0])
+		}
+	}
+	e.sink += acc
+}
+
 // lines loads a byte of every cache line of the n > 0 bytes at p.
 func lines(p unsafe.Pointer, n uintptr) uint64 {
 	acc := uint64(*(*byte)(p))

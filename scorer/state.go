@@ -329,7 +329,10 @@ func (e *Engine) Dirty() int { return len(e.txn) }
 // its key and encoded current state. The state buffer is reused after fn
 // returns; fn must not call the engine.
 func (e *Engine) AppendDirty(fn func(lead string, state []byte)) {
-	for _, slot := range e.txn {
+	for i, slot := range e.txn {
+		if i%PrefetchBatch == 0 { // see Prefetch: the leads changed long ago
+			e.prefetchSlots(e.txn[i:min(i+PrefetchBatch, len(e.txn))])
+		}
 		l := &e.leads[slot]
 		e.enc = e.appendState(l, e.enc[:0])
 		fn(l.key, e.enc)
