@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -143,6 +144,7 @@ type Archiver struct {
 	mu      sync.Mutex // guards everything below
 	cl      *kgo.Client
 	segs    map[topicPartition]*segment
+	locks   map[topicPartition]*partitionLock // partitions this archiver may write
 	started bool
 	fatal   error
 
@@ -150,6 +152,12 @@ type Archiver struct {
 	// place and before its offset is committed; an error is fatal, as a
 	// crash at that point would be.
 	beforeCommit func(topic string, partition int32) error
+	// stall, when set (tests), runs with a.mu held at two points of Run's
+	// goroutine: "append", before a poll's records of a partition are
+	// handled, and "rename", before the first file of a closing segment
+	// is renamed. A test blocks in it to play an archiver that stalls
+	// there (GC pause, SIGSTOP).
+	stall func(point, topic string, partition int32)
 }
 
 // New validates cfg and returns an Archiver; it does not connect.
@@ -168,7 +176,8 @@ func New(cfg Config) (*Archiver, error) {
 			cfg.MQLTopic:    TableMQL,
 			cfg.DLQTopic:    TableDeadLetters,
 		},
-		segs: make(map[topicPartition]*segment),
+		segs:  make(map[topicPartition]*segment),
+		locks: make(map[topicPartition]*partitionLock),
 	}, nil
 }
 
@@ -227,6 +236,10 @@ func (a *Archiver) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	a.log.Info("archiver started", "group", a.cfg.Group, "dir", a.cfg.Dir,
 		"topics", []string{a.cfg.ScoredTopic, a.cfg.MQLTopic, a.cfg.DLQTopic})
+	if !fencingAvailable {
+		a.log.Warn("no flock(2) on this platform: archivers sharing this directory are not fenced; run one archiver per directory",
+			"dir", a.cfg.Dir)
+	}
 
 	for {
 		pollCtx, cancel := context.WithTimeout(ctx, a.pollWait())
@@ -246,9 +259,21 @@ func (a *Archiver) Run(ctx context.Context) error {
 		})
 		if a.fatal == nil {
 			fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-				if a.fatal == nil && len(p.Records) > 0 {
-					a.setFatal(a.appendRecords(ctx, p.Topic, p.Partition, p.Records))
+				if a.fatal != nil || len(p.Records) == 0 {
+					return
 				}
+				if a.locks[topicPartition{p.Topic, p.Partition}] == nil {
+					// Never expected: kgo starts a partition only after
+					// onFetchOffsets took its lock and drops its buffered
+					// records before onRevoked and onLost release it.
+					// Stopping replays from the committed offsets.
+					a.setFatal(fmt.Errorf("archive: records of %s/%d, whose archive lock this archiver does not hold", p.Topic, p.Partition))
+					return
+				}
+				if a.stall != nil {
+					a.stall("append", p.Topic, p.Partition)
+				}
+				a.setFatal(a.appendRecords(ctx, p.Topic, p.Partition, p.Records))
 			})
 		}
 		if a.fatal == nil {
@@ -268,7 +293,10 @@ func (a *Archiver) Run(ctx context.Context) error {
 		cl.AllowRebalance()
 
 		if fatal != nil || ctx.Err() != nil {
-			cl.Close() // leaves the group; onRevoked finds no segments
+			cl.Close() // leaves the group; onRevoked finds no segments and releases the locks
+			a.mu.Lock()
+			a.releaseAll()
+			a.mu.Unlock()
 			if fatal != nil {
 				a.log.Error("archiver stopped", "err", fatal)
 				return fatal
@@ -515,6 +543,9 @@ func (a *Archiver) closeSegment(ctx context.Context, s *segment) error {
 	for i, k := range s.order {
 		f := s.files[k]
 		size, err := f.finish()
+		if err == nil && i == 0 && a.stall != nil {
+			a.stall("rename", s.tp.topic, s.tp.partition)
+		}
 		if err == nil {
 			tmp, final := f.paths()
 			if err = renameFile(tmp, final); err == nil {
@@ -630,44 +661,38 @@ func (a *Archiver) sortedSegments() []*segment {
 	for _, s := range a.segs {
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(x, y *segment) int {
-		if x.tp.topic != y.tp.topic {
-			if x.tp.topic < y.tp.topic {
-				return -1
-			}
-			return 1
-		}
-		return int(x.tp.partition - y.tp.partition)
-	})
+	slices.SortFunc(out, func(x, y *segment) int { return compareTP(x.tp, y.tp) })
 	return out
 }
 
 // onRevoked closes and commits the segments of revoked partitions before
 // the rebalance completes (kgo calls it from the group goroutine, never
-// while Run handles a poll, thanks to BlockRebalanceOnPoll).
+// while Run handles a poll, thanks to BlockRebalanceOnPoll), then
+// releases their locks: nothing more is written for them.
 func (a *Archiver) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for topic, parts := range revoked {
 		for _, p := range parts {
-			s := a.segs[topicPartition{topic, p}]
-			if s == nil {
-				continue
+			tp := topicPartition{topic, p}
+			if s := a.segs[tp]; s != nil {
+				if a.fatal != nil {
+					delete(a.segs, s.tp)
+					s.abort()
+				} else {
+					a.setFatal(a.closeSegment(ctx, s))
+					if a.fatal != nil {
+						a.abortAll()
+					}
+				}
 			}
-			if a.fatal != nil {
-				delete(a.segs, s.tp)
-				s.abort()
-				continue
-			}
-			a.setFatal(a.closeSegment(ctx, s))
-			if a.fatal != nil {
-				a.abortAll()
-			}
+			a.releaseLock(tp)
 		}
 	}
 }
 
-// onLost drops the segments of partitions lost without a clean revoke:
+// onLost drops the segments of partitions lost without a clean revoke
+// (removing their temporary files) and then releases their locks:
 // another member may own them already, so nothing is written or
 // committed; the new owner archives those records.
 func (a *Archiver) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
@@ -682,32 +707,129 @@ func (a *Archiver) onLost(_ context.Context, _ *kgo.Client, lost map[string][]in
 				a.log.Warn("partition lost; open segment dropped", "topic", topic, "partition", p,
 					"first", s.first, "last", s.last)
 			}
+			a.releaseLock(tp)
 		}
 	}
 }
 
-// onFetchOffsets runs when partitions are assigned, after their committed
-// offsets are fetched and before consumption starts. For each partition
-// it resolves the offset C consumption starts at (the committed offset,
-// or the log start offset when none is committed) and removes the files
-// of that partition whose first offset is >= C, and its temporary files.
+// releaseLock releases the lock of tp if this archiver holds it; a.mu
+// held, and tp must have no open segment.
+func (a *Archiver) releaseLock(tp topicPartition) {
+	if l := a.locks[tp]; l != nil {
+		delete(a.locks, tp)
+		l.release()
+		a.log.Debug("archive lock released", "topic", tp.topic, "partition", tp.partition)
+	}
+}
+
+// releaseAll releases every lock; a.mu held, no open segment.
+func (a *Archiver) releaseAll() {
+	for tp := range a.locks {
+		a.releaseLock(tp)
+	}
+}
+
+// onFetchOffsets runs when partitions are assigned, after kgo fetched
+// their committed offsets and before consumption starts; kgo calls it
+// from its offset-fetch goroutine while the group's heartbeats go on in
+// another, and cancels ctx when the session ends (a rebalance, Close).
+// For each partition it
+//
+//  1. takes the partition's lock, waiting while another archiver (a
+//     previous owner that has not yet learned it lost the partition)
+//     holds it;
+//  2. reads the committed offset again, now that no one else can commit
+//     or write for the partition, and resolves the offset C consumption
+//     starts at (the committed offset, or the log start offset when none
+//     is committed);
+//  3. removes the files of that partition whose first offset is >= C,
+//     and its temporary files.
+//
+// On error the locks taken here are released and kgo retries the
+// assignment in its next session.
 func (a *Archiver) onFetchOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	var tps []topicPartition
+	for topic, parts := range offsets {
+		for p := range parts {
+			tps = append(tps, topicPartition{topic, p})
+		}
+	}
+	slices.SortFunc(tps, compareTP)
+	a.mu.Lock()
+	cl := a.cl
+	var need []topicPartition
+	for _, tp := range tps {
+		if a.locks[tp] == nil {
+			need = append(need, tp)
+		}
+	}
+	a.mu.Unlock()
+
+	got, err := a.lockPartitions(ctx, need)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	for tp, l := range got {
+		a.locks[tp] = l
+	}
+	a.mu.Unlock()
+	offsets, err = a.cleanAssigned(ctx, cl, tps, offsets)
+	if err != nil {
+		a.mu.Lock()
+		for tp := range got {
+			a.releaseLock(tp)
+		}
+		a.mu.Unlock()
+		return nil, err
+	}
+	return offsets, nil
+}
+
+func compareTP(x, y topicPartition) int {
+	if c := strings.Compare(x.topic, y.topic); c != 0 {
+		return c
+	}
+	return int(x.partition - y.partition)
+}
+
+// cleanAssigned is steps 2 and 3 of onFetchOffsets, with the locks of
+// tps held.
+func (a *Archiver) cleanAssigned(ctx context.Context, cl *kgo.Client, tps []topicPartition, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	adm := kadm.NewClient(cl)
+	// kgo fetched the offsets before the locks were ours; a previous
+	// owner may have committed since (it could not have after releasing).
+	committed, err := adm.FetchOffsets(ctx, a.cfg.Group)
+	if err == nil {
+		err = committed.Error()
+	}
+	if err != nil {
+		a.log.Warn("fetching committed offsets failed; rejoining", "err", err)
+		return nil, fmt.Errorf("archive: fetch committed offsets: %w", err)
+	}
+	for _, tp := range tps {
+		o, ok := committed.Lookup(tp.topic, tp.partition)
+		if !ok || o.At < 0 {
+			continue
+		}
+		if prev := offsets[tp.topic][tp.partition].EpochOffset().Offset; prev != o.At {
+			a.log.Info("committed offset moved before the archive lock was taken; starting from it",
+				"topic", tp.topic, "partition", tp.partition, "fetched", prev, "committed", o.At)
+			offsets[tp.topic][tp.partition] = kgo.NewOffset().At(o.At).WithEpoch(o.LeaderEpoch)
+		}
+	}
+
 	from := make(map[topicPartition]int64)
 	var unresolved []string
-	for topic, parts := range offsets {
-		for p, o := range parts {
-			if at := o.EpochOffset().Offset; at >= 0 {
-				from[topicPartition{topic, p}] = at
-			} else if !slices.Contains(unresolved, topic) {
-				unresolved = append(unresolved, topic)
-			}
+	for _, tp := range tps {
+		if at := offsets[tp.topic][tp.partition].EpochOffset().Offset; at >= 0 {
+			from[tp] = at
+		} else if !slices.Contains(unresolved, tp.topic) {
+			unresolved = append(unresolved, tp.topic)
 		}
 	}
 	if len(unresolved) > 0 {
-		a.mu.Lock()
-		cl := a.cl
-		a.mu.Unlock()
-		starts, err := kadm.NewClient(cl).ListStartOffsets(ctx, unresolved...)
+		starts, err := adm.ListStartOffsets(ctx, unresolved...)
 		if err == nil {
 			err = starts.Error()
 		}
@@ -715,20 +837,30 @@ func (a *Archiver) onFetchOffsets(ctx context.Context, offsets map[string]map[in
 			a.log.Warn("listing start offsets failed; rejoining", "err", err)
 			return nil, fmt.Errorf("archive: list start offsets: %w", err)
 		}
-		for topic, parts := range offsets {
-			for p, o := range parts {
-				if o.EpochOffset().Offset >= 0 {
-					continue
-				}
-				lo, ok := starts.Lookup(topic, p)
-				if !ok {
-					return nil, fmt.Errorf("archive: list start offsets: %s/%d missing", topic, p)
-				}
-				from[topicPartition{topic, p}] = lo.Offset
-				parts[p] = kgo.NewOffset().At(lo.Offset)
+		for _, tp := range tps {
+			if _, ok := from[tp]; ok {
+				continue
 			}
+			lo, ok := starts.Lookup(tp.topic, tp.partition)
+			if !ok {
+				return nil, fmt.Errorf("archive: list start offsets: %s/%d missing", tp.topic, tp.partition)
+			}
+			from[tp] = lo.Offset
+			offsets[tp.topic][tp.partition] = kgo.NewOffset().At(lo.Offset)
 		}
 	}
+
+	a.mu.Lock()
+	for _, tp := range tps {
+		// Not expected (kgo starts a partition only after this
+		// returns), but a segment left over from an earlier assignment
+		// would now be rewritten from C.
+		if s := a.segs[tp]; s != nil {
+			delete(a.segs, tp)
+			s.abort()
+		}
+	}
+	a.mu.Unlock()
 	removed, err := removeUncommitted(a.cfg.Dir, from)
 	for _, path := range removed {
 		a.log.Info("removed file written after the last commit; its records will be archived again", "path", path)

@@ -191,6 +191,9 @@ func readArchive(t *testing.T, dir string) archiveContents {
 	t.Helper()
 	var c archiveContents
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && path == filepath.Join(dir, LockDir) {
+			return fs.SkipDir
+		}
 		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
 			return err
 		}
@@ -607,6 +610,8 @@ func TestMetricsLint(t *testing.T) {
 	m := newMetrics(reg)
 	m.writeSeconds.Observe(0.01)
 	m.commitErrors.Inc()
+	m.lockWaitSeconds.Add(0.1)
+	m.lockWaiting.Set(1)
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -614,7 +619,7 @@ func TestMetricsLint(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("metric %s: %s", p.Metric, p.Text)
 	}
-	for _, c := range []prometheus.Collector{m.filesWritten, m.rowsWritten, m.bytesWritten, m.undecodable, m.writeSeconds, m.commitErrors} {
+	for _, c := range []prometheus.Collector{m.filesWritten, m.rowsWritten, m.bytesWritten, m.undecodable, m.writeSeconds, m.commitErrors, m.lockWaitSeconds, m.lockWaiting} {
 		if ps, err := testutil.CollectAndLint(c); err != nil || len(ps) > 0 {
 			t.Errorf("lint: %v %v", ps, err)
 		}

@@ -81,18 +81,60 @@
 //
 // Assumptions: only archivers of this group write under Dir (the cleanup
 // trusts file names), and the group's committed offsets are only moved by
-// the archiver. A member that stalls past its session timeout while
-// closing a segment (a zombie) can still rename a file after its
-// partition moved; Kafka cannot fence a local file system, so give the
-// group a session timeout well above the time fsync takes. If the group's
-// offsets expire and the log start has moved past a segment's first
-// offset while the segment extends beyond it, that segment's tail is
-// written twice.
+// the archiver. If the group's offsets expire and the log start has moved
+// past a segment's first offset while the segment extends beyond it, that
+// segment's tail is written twice.
+//
+// # Fencing
+//
+// Kafka fences a member's offset commits once it has lost a partition,
+// not its file renames: an archiver that stalls (GC pause, SIGSTOP, a VM
+// freeze, a slow disk) until the group gives its partitions to another
+// would, on waking, write files that the new owner writes too. So each
+// partition has a lock file, <Dir>/_locks/<topic>-<partition>.lock
+// (LockDir; readers of the tables never look there), and an archiver
+// holds an exclusive flock(2) on it for as long as it owns the partition:
+//
+//   - taken on assignment (kgo.AdjustFetchOffsetsFn) before anything else:
+//     if another archiver holds it, the new owner tries again every
+//     100 ms, logging the wait (with the holder's pid and host, written in
+//     the file) when it starts and every 10 s, until the lock is free or
+//     the group session ends; the group's heartbeats go on meanwhile;
+//   - then the committed offset is read again, the uncommitted files are
+//     removed and consumption starts;
+//   - released on revoke after the partition's segment is closed and
+//     committed, on loss after it is dropped and its temporary files are
+//     removed, and when Run returns.
+//
+// A stalled owner keeps its locks, so the new owner waits; on waking, the
+// stalled one may rename the file it was closing, its commit fails (stale
+// generation), it learns it lost the partition, and only then releases
+// the lock. The new owner then reads the committed offset, removes the
+// late file with the other uncommitted ones and archives the records
+// again. Commits are synchronous and made with the lock held, so the
+// offset read after taking the lock is final until the new owner commits.
+// flock is per open file description: two archivers in one process
+// exclude each other too, and the kernel releases the locks of a process
+// that dies, even by SIGKILL. A holder that is stopped and never resumed
+// or killed blocks its partitions (leadscore_archive_lock_waiting_partitions
+// shows it); that is the price of never writing a partition twice.
+//
+// The locks exclude the archivers of one host (one kernel), whatever the
+// file system. Across hosts sharing a network file system they hold only
+// as far as its locks do: Linux maps flock on NFS to NFS byte-range
+// locks, which a client loses when it stalls past the server's lease
+// (90 s by default for NFSv4), and many FUSE and SMB mounts do not share
+// locks between clients at all; keep an archive directory on one host.
+// Where Go's syscall package has no flock (Windows, Solaris, AIX, wasm)
+// there is no fencing: Run logs a warning, and one archiver per directory
+// is the only safe setup there.
 //
 // # Concurrency
 //
 // Run polls and handles records in one goroutine; the rebalance callbacks
-// run on franz-go's group goroutine. One mutex serializes them.
+// run on franz-go's group goroutine, the assignment callback on its
+// offset-fetch goroutine. One mutex serializes them; a wait for a lock
+// does not hold it.
 // Parquet writing is single-threaded per archiver; scale out with more
 // members of the group.
 //
@@ -102,7 +144,10 @@
 // leadscore_archive_rows_written_total{table},
 // leadscore_archive_bytes_written_total{table},
 // leadscore_archive_write_seconds (segment close latency),
-// leadscore_archive_undecodable_records_total{table} and
-// leadscore_archive_commit_errors_total. Kafka client metrics come from
-// a kprom hook passed in Config.Kafka.
+// leadscore_archive_undecodable_records_total{table},
+// leadscore_archive_commit_errors_total,
+// leadscore_archive_lock_wait_seconds_total (time assigned partitions
+// waited for a lock held by another archiver, summed over partitions) and
+// leadscore_archive_lock_waiting_partitions. Kafka client metrics come
+// from a kprom hook passed in Config.Kafka.
 package archive

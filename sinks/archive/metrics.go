@@ -13,6 +13,10 @@ type metrics struct {
 	undecodable  *prometheus.CounterVec
 	writeSeconds prometheus.Histogram
 	commitErrors prometheus.Counter
+	// lockWaitSeconds and lockWaiting: partitions assigned to this
+	// archiver whose lock another archiver still holds.
+	lockWaitSeconds prometheus.Counter
+	lockWaiting     prometheus.Gauge
 }
 
 // newMetrics creates the package's metrics and registers them with reg
@@ -45,6 +49,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "leadscore_archive_commit_errors_total",
 			Help: "Offset commits that failed after a segment's files were in place (the segment is replayed and rewritten).",
 		}),
+		lockWaitSeconds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leadscore_archive_lock_wait_seconds_total",
+			Help: "Time assigned partitions spent waiting for their archive lock, held by another archiver, summed over partitions.",
+		}),
+		lockWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "leadscore_archive_lock_waiting_partitions",
+			Help: "Assigned partitions waiting for their archive lock, held by another archiver.",
+		}),
 	}
 	for _, t := range tables {
 		m.filesWritten.WithLabelValues(t)
@@ -62,6 +74,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.undecodable = register(reg, m.undecodable)
 	m.writeSeconds = register(reg, m.writeSeconds)
 	m.commitErrors = register(reg, m.commitErrors)
+	m.lockWaitSeconds = register(reg, m.lockWaitSeconds)
+	m.lockWaiting = register(reg, m.lockWaiting)
 	return m
 }
 
