@@ -23,7 +23,7 @@ import (
 // cmdDev runs the embedded default: an in-process Kafka-protocol broker
 // with a persistent data directory, synthetic traffic, the scorer, the
 // archiver and the metrics endpoint.
-func cmdDev(ctx context.Context, args []string) error {
+func cmdDev(ctx context.Context, st *stopper, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	var f pipelineFlags
 	f.register(fs, "", "./data/archive", "127.0.0.1:9464")
@@ -45,6 +45,7 @@ func cmdDev(ctx context.Context, args []string) error {
 	if f.kafka.brokers != "" {
 		return usageError{fmt.Errorf("dev: --brokers is set; dev runs its own broker at --listen (use 'leadscore run' for a cluster)")}
 	}
+	st.bound(f.shutdownTimeout)
 	log, err := f.logs.logger(os.Stderr)
 	if err != nil {
 		return err
@@ -128,7 +129,11 @@ func cmdDev(ctx context.Context, args []string) error {
 			return nil
 		})
 	}
-	return g.Wait()
+	err = g.Wait()
+	// The embedded broker saves its data when it closes (deferred): never
+	// cut that short.
+	st.disarm()
+	return err
 }
 
 // fraction maps a flag's 0 ("none") to the generator's "off" (negative).

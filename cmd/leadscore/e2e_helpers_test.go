@@ -247,23 +247,38 @@ func (p *proc) exited() bool {
 // (-1 when killed after the limit) and how long the exit took.
 func (p *proc) terminate(limit time.Duration) (code int, took time.Duration) {
 	start := time.Now()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(limit):
+	p.signal(syscall.SIGTERM)
+	code, exited := p.wait(limit)
+	if !exited {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 		return -1, time.Since(start)
 	}
-	took = time.Since(start)
+	return code, time.Since(start)
+}
+
+// signal sends sig to the process.
+func (p *proc) signal(sig os.Signal) {
+	_ = p.cmd.Process.Signal(sig)
+}
+
+// wait waits up to limit for the process to exit and returns its exit
+// code (-1 when a signal killed it); exited is false when it is still
+// running after limit.
+func (p *proc) wait(limit time.Duration) (code int, exited bool) {
+	select {
+	case <-p.done:
+	case <-time.After(limit):
+		return 0, false
+	}
 	if p.waitErr == nil {
-		return 0, took
+		return 0, true
 	}
 	var ee *exec.ExitError
 	if errors.As(p.waitErr, &ee) {
-		return ee.ExitCode(), took
+		return ee.ExitCode(), true
 	}
-	return -1, took
+	return -1, true
 }
 
 // waitReady polls url until it answers 200 or the process exits.

@@ -10,6 +10,12 @@
 // flag name in capitals with '-' as '_', e.g. LEADSCORE_BROKERS) or by a
 // YAML config file given with --config whose keys are the flag names.
 // Command-line flags win over the environment, which wins over the file.
+//
+// The first SIGINT or SIGTERM stops run and dev gracefully: the open
+// transaction commits, archive files close, the groups are left, within
+// --shutdown-timeout (+5 s for the rest) or the process exits with
+// status 1. A second signal exits at once with 128 + its number. A
+// mistake in the command line, the configuration or the model exits 2.
 package main
 
 import (
@@ -17,8 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 const usage = `leadscore: streaming behavioural lead scoring on Kafka
@@ -43,28 +47,18 @@ func main() {
 func run(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
-		return 2
+		return exitUsage
 	}
-	// The first SIGINT or SIGTERM starts a graceful stop; a second one
-	// exits at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop()
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-		<-again
-		fmt.Fprintln(os.Stderr, "leadscore: second signal, exiting now")
-		os.Exit(1)
-	}()
+	st := newStopper()
+	defer st.close()
+	ctx := st.ctx
 
 	var err error
 	switch args[0] {
 	case "run":
-		err = cmdRun(ctx, args[1:])
+		err = cmdRun(ctx, st, args[1:])
 	case "dev":
-		err = cmdDev(ctx, args[1:])
+		err = cmdDev(ctx, st, args[1:])
 	case "gen":
 		err = cmdGen(ctx, args[1:])
 	case "model":
@@ -75,18 +69,21 @@ func run(args []string) int {
 		fmt.Print(usage)
 	default:
 		fmt.Fprintf(os.Stderr, "leadscore: unknown command %q\n\n%s", args[0], usage)
-		return 2
+		return exitUsage
 	}
 	var ue usageError
 	switch {
 	case err == nil:
-		return 0
+		return exitOK
 	case errors.As(err, &ue):
 		fmt.Fprintln(os.Stderr, "leadscore:", err)
-		return 2
+		return exitUsage
+	case (args[0] == "run" || args[0] == "dev") && st.stopping() && errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintln(os.Stderr, "leadscore: the shutdown did not finish within --shutdown-timeout:", err)
+		return exitFailed
 	default:
 		fmt.Fprintln(os.Stderr, "leadscore:", err)
-		return 1
+		return exitFailed
 	}
 }
 

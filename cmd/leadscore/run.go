@@ -71,7 +71,7 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, defBrokers, defArchive, defMe
 	fs.IntVar(&f.maxValueBytes, "max-value-bytes", 1<<20, "largest touchpoint value accepted; larger ones are dead-lettered")
 	fs.DurationVar(&f.commitInterval, "commit-interval", 100*time.Millisecond, "how long a transaction stays open")
 	fs.DurationVar(&f.txnTimeout, "transaction-timeout", 10*time.Second, "broker-side transaction timeout")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "bound on the final commit and flush at shutdown")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "bound on the final commit when stopping; the whole stop is cut short 5s later")
 	fs.BoolVar(&f.createTopics, "create-topics", true, "create missing topics (else a missing topic is an error)")
 	fs.IntVar(&f.partitions, "partitions", 12, "partitions of a created input topic")
 	fs.IntVar(&f.replication, "replication-factor", -1, "replication factor of created topics (-1: broker default)")
@@ -246,13 +246,14 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-func cmdRun(ctx context.Context, args []string) error {
+func cmdRun(ctx context.Context, st *stopper, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var f pipelineFlags
 	f.register(fs, "", "", ":9464")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	st.bound(f.shutdownTimeout)
 	log, err := f.logs.logger(os.Stderr)
 	if err != nil {
 		return err

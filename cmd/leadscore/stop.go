@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// shutdownGrace is how long a stop may outlast --shutdown-timeout (which
+// bounds the final commit) for the rest: leaving the groups, closing the
+// archive files, the metrics endpoint.
+const shutdownGrace = 5 * time.Second
+
+// Exit statuses (README, "Stopping").
+const (
+	exitOK     = 0
+	exitFailed = 1 // an error, or a stop that did not finish in time
+	exitUsage  = 2 // a mistake in the command line, the configuration or the model
+	// A second signal exits with 128 + the signal's number, as a process
+	// killed by it would be reported by a shell: 130 for SIGINT, 143 for
+	// SIGTERM.
+)
+
+// stopper turns signals into a stop. The first SIGINT or SIGTERM cancels
+// ctx: a graceful stop (the open transaction commits, archive files close,
+// the groups are left). A second one exits at once. Once a command has
+// set a bound, a stop that outlasts it exits too.
+//
+// One channel stays subscribed to both signals from start to exit, so
+// that no second signal can fall between two subscriptions and kill the
+// process with the default action.
+type stopper struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	sigs   chan os.Signal
+	quit   chan struct{}
+
+	mu        sync.Mutex
+	timeout   time.Duration // --shutdown-timeout; 0: no bound
+	watchdog  *time.Timer
+	signalled bool
+}
+
+func newStopper() *stopper {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stopper{ctx: ctx, cancel: cancel, sigs: make(chan os.Signal, 2), quit: make(chan struct{})}
+	signal.Notify(s.sigs, os.Interrupt, syscall.SIGTERM)
+	go s.watch()
+	return s
+}
+
+// close unsubscribes and stops the watch; the process is about to exit.
+func (s *stopper) close() {
+	signal.Stop(s.sigs)
+	close(s.quit)
+	s.disarm()
+	s.cancel()
+}
+
+func (s *stopper) watch() {
+	var sig os.Signal
+	select {
+	case sig = <-s.sigs:
+	case <-s.quit:
+		return
+	}
+	fmt.Fprintf(os.Stderr, "leadscore: %v: stopping gracefully; a second signal forces exit\n", sig)
+	s.mu.Lock()
+	s.signalled = true
+	s.armLocked()
+	s.mu.Unlock()
+	s.cancel()
+
+	select {
+	case sig = <-s.sigs:
+	case <-s.quit:
+		return
+	}
+	code := exitFailed
+	if n, ok := sig.(syscall.Signal); ok {
+		code = 128 + int(n)
+	}
+	fmt.Fprintf(os.Stderr, "leadscore: second signal (%v): forced exit before the shutdown finished (exit %d)\n", sig, code)
+	os.Exit(code)
+}
+
+// bound makes a stop that lasts longer than timeout + shutdownGrace exit
+// with exitFailed. Commands call it once their flags are read; a signal
+// that came earlier starts the clock now.
+func (s *stopper) bound(timeout time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timeout = timeout
+	s.armLocked()
+}
+
+// disarm removes the bound (the second signal still forces exit).
+func (s *stopper) disarm() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timeout = 0
+	if s.watchdog != nil {
+		s.watchdog.Stop()
+	}
+}
+
+func (s *stopper) armLocked() {
+	if !s.signalled || s.timeout <= 0 || s.watchdog != nil {
+		return
+	}
+	timeout := s.timeout
+	s.watchdog = time.AfterFunc(timeout+shutdownGrace, func() {
+		s.mu.Lock()
+		armed := s.timeout > 0
+		s.mu.Unlock()
+		if !armed {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "leadscore: the shutdown did not finish within --shutdown-timeout (%v) + %v: forced exit (exit %d)\n",
+			timeout, shutdownGrace, exitFailed)
+		os.Exit(exitFailed)
+	})
+}
+
+// stopping reports whether a signal asked the process to stop.
+func (s *stopper) stopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signalled
+}
