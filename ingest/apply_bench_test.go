@@ -99,3 +99,102 @@ func BenchmarkDecodeApply(b *testing.B) {
 	b.ReportMetric(float64(mqls)/float64(b.N), "mqls/event")
 	b.ReportMetric(float64(eng.Len()), "leads")
 }
+
+// BenchmarkDecodeSynth and BenchmarkApplySynth split BenchmarkDecodeApply
+// in two on the same records: decoding alone, and the engine alone
+// (Prefetch and Apply over touchpoints decoded 4096 at a time while the
+// timer is stopped, after the same warm-up).
+func BenchmarkDecodeSynth(b *testing.B) {
+	g := synthRecords(b)
+	d, err := NewDecoder(DecoderConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs := make([]*kgo.Record, 1<<16)
+	for i := range recs {
+		recs[i] = g.Next()
+	}
+	var tp scorer.Touchpoint
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := recs[i&(len(recs)-1)]
+		if err := d.Decode(r.Key, r.Value, r.Headers, &tp); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkApplySynth(b *testing.B) {
+	const chunk, warm = 4096, 15 * 100_000
+	g := synthRecords(b)
+	decs := make([]*Decoder, chunk) // each touchpoint may alias its decoder
+	for i := range decs {
+		var err error
+		if decs[i], err = NewDecoder(DecoderConfig{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tps := make([]scorer.Touchpoint, chunk)
+	fill := func() {
+		for i := range tps {
+			r := g.Next()
+			if err := decs[i].Decode(r.Key, r.Value, r.Headers, &tps[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	eng := scorer.NewEngine(models.Default())
+	var res scorer.Result
+	now := time.Now().UnixMilli()
+	scored := 0
+	run := func(tps []scorer.Touchpoint) {
+		for len(tps) > 0 {
+			n := min(len(tps), scorer.PrefetchBatch)
+			eng.Prefetch(tps[:n])
+			for i := range n {
+				eng.Apply(&tps[i], now, &res)
+				if res.Outcome == scorer.Scored {
+					scored++
+				}
+			}
+			tps = tps[n:]
+		}
+	}
+	for done := 0; done < warm; done += chunk {
+		fill()
+		run(tps)
+		eng.Commit()
+	}
+	scored = 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; {
+		b.StopTimer()
+		fill()
+		b.StartTimer()
+		n := min(b.N-i, chunk)
+		run(tps[:n])
+		eng.Commit()
+		i += n
+	}
+	b.StopTimer()
+	if scored < b.N*9/10 {
+		b.Fatalf("only %d of %d touchpoints scored", scored, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(eng.Len()), "leads")
+}
+
+// synthRecords returns BenchmarkDecodeApply's generator.
+func synthRecords(b *testing.B) *synth.Generator {
+	// Event time ends about now after 1.5M + 4M records: out of the future.
+	start := time.Now().Add(-time.Duration(15*100_000+1<<22) * 500 * time.Millisecond)
+	g, err := synth.NewGenerator(synth.GenConfig{Seed: 7, Leads: 100_000, Step: 500 * time.Millisecond, Start: start,
+		BadFraction: -1, DuplicateFraction: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return g
+}

@@ -272,25 +272,31 @@ func (e *Engine) Prefetch(tps []Touchpoint) {
 			if from := max(len(l.ent)-int(l.nGroups)-int(l.nCaps)-1, 0); from < len(l.ent) {
 				acc += lines(unsafe.Pointer(&l.ent[from]), uintptr(len(l.ent)-from)*unsafe.Sizeof(entry{}))
 			}
+			if l.ids != nil {
+				acc += uint64(l.ids.shift)
+			}
+		}
+		// Level 4: for a heavy lead, the cell of its id index this event id
+		// probes first; the trait values (one string).
+		for i, l := range ls[:n] {
+			if l == nil {
+				continue
+			}
 			hs[i] = 0
 			if l.ids != nil {
 				hs[i] = hashID(tps[i].EventID)
 				acc += uint64(l.ids.cells[mixID(hs[i])>>l.ids.shift])
 			}
-		}
-		// Level 4: for a heavy lead, the id that cell points to; the trait
-		// values (one string).
-		for i, l := range ls[:n] {
-			if l == nil {
-				continue
+			if len(l.traits) > 0 && len(tps[i].Traits) > 0 && len(l.traits[0].v) > 0 {
+				acc += uint64(l.traits[0].v[0])
 			}
-			if l.ids != nil {
+		}
+		// Level 5: for a heavy lead, the id that cell points to.
+		for i, l := range ls[:n] {
+			if l != nil && l.ids != nil {
 				if c := l.ids.cells[mixID(hs[i])>>l.ids.shift]; c != 0 && int(c) <= len(l.ent) {
 					acc += l.ent[c-1].k
 				}
-			}
-			if len(l.traits) > 0 && len(tps[i].Traits) > 0 && len(l.traits[0].v) > 0 {
-				acc += uint64(l.traits[0].v[0])
 			}
 		}
 		tps = tps[n:]
