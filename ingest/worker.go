@@ -58,7 +58,7 @@ type worker struct {
 	errs [scorer.PrefetchBatch]error
 	tp   *scorer.Touchpoint // the one being handled
 	res  scorer.Result
-	row archive.TouchpointRow
+	row  archive.TouchpointRow
 
 	slab    []byte
 	records []kgo.Record
