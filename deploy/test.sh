@@ -6,7 +6,7 @@
 #   2. finds a real Kafka broker: KAFKA_BROKERS if set; else a testcontainers
 #      Kafka when a Docker engine answers (the Go harness starts it); else the
 #      local broker of deploy/kafka.sh, started here and stopped at the end;
-#   3. runs go vet, the Go tests with -race and the invariants build tag
+#   3. checks gofmt, runs go vet, the Go tests with -race and the invariants build tag
 #      (unit, integration and interop), and the Python tests;
 #   4. says which broker it used.
 # With CI=true a missing real broker fails the run instead of skipping the
@@ -72,7 +72,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-stage "go vet"
+stage "gofmt, go vet"
+unformatted="$("$(go env GOROOT)/bin/gofmt" -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))"
+if [ -n "${unformatted}" ]; then
+  echo "not gofmt-formatted (run gofmt -w):"
+  echo "${unformatted}"
+  exit 1
+fi
 go vet ./...
 
 stage "go test (race detector, invariants, integration and interop)"
