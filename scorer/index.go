@@ -97,9 +97,23 @@ func (x *leadIndex) remove(h uint64, slot int32) {
 }
 
 // grow doubles the table (or makes the first one).
-func (x *leadIndex) grow() {
+func (x *leadIndex) grow() { x.growTo(max(2*len(x.cells), indexMinCells)) }
+
+// reserve grows the table once so that it holds n keys below the load
+// limit.
+func (x *leadIndex) reserve(n int) {
+	size := max(len(x.cells), indexMinCells)
+	for n*indexLoadDen > size*indexLoadNum {
+		size *= 2
+	}
+	if size > len(x.cells) {
+		x.growTo(size)
+	}
+}
+
+// growTo rehashes into a table of size cells (a power of two).
+func (x *leadIndex) growTo(size int) {
 	old := x.cells
-	size := max(2*len(old), indexMinCells)
 	x.cells = make([]uint64, size)
 	x.shift = uint(64 - bits.TrailingZeros(uint(size)))
 	mask := uint64(size - 1)

@@ -222,6 +222,21 @@ func (e *Engine) create(tp *Touchpoint, kh uint64, t int64) int32 {
 	return slot
 }
 
+// Grow makes room for n more leads: creating or restoring that many does
+// not grow the lead table or the index again. Restoring a partition calls
+// it with what the changelog may still hold: one allocation of the right
+// size instead of a series of growing copies (append grows a large table
+// by a quarter at a time, copying it whole each time).
+func (e *Engine) Grow(n int) {
+	if n <= 0 {
+		return
+	}
+	if more := n - len(e.free); more > 0 && cap(e.leads)-len(e.leads) < more {
+		e.leads = slices.Grow(e.leads, more)
+	}
+	e.index.reserve(e.index.n + n)
+}
+
 // alloc takes a slot for a new lead with the given (owned) key, whose
 // index hash is kh.
 func (e *Engine) alloc(key string, kh uint64) int32 {

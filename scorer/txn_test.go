@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/leadscore/leadscore/models"
 )
@@ -442,4 +443,56 @@ func TestRollbackDroppedIDs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGrowThenRestore: after Grow(n), restoring n leads neither moves the
+// lead table nor grows the index, and the engine behaves as without Grow.
+func TestGrowThenRestore(t *testing.T) {
+	a := NewEngine(txnModel())
+	applyAll(a, randomStream(3, 400, 3000))
+	changelog := map[string][]byte{}
+	a.AppendDirty(func(lead string, state []byte) { changelog[lead] = bytes.Clone(state) })
+	a.Commit()
+	if len(changelog) < 300 {
+		t.Fatalf("only %d leads", len(changelog))
+	}
+
+	b := NewEngine(txnModel())
+	// Some leads first, one of them removed: a free slot counts as room.
+	k0 := ""
+	for k, s := range changelog {
+		if err := b.Restore(k, s); err != nil {
+			t.Fatal(err)
+		}
+		k0 = k
+		break
+	}
+	if err := b.Restore(k0, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.Grow(len(changelog))
+	leads, cells, capBefore := unsafe.SliceData(b.leads), len(b.index.cells), cap(b.leads)
+	if capBefore-len(b.leads)+len(b.free) < len(changelog) {
+		t.Fatalf("Grow(%d): room for %d", len(changelog), capBefore-len(b.leads)+len(b.free))
+	}
+	for k, s := range changelog {
+		if err := b.Restore(k, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if unsafe.SliceData(b.leads) != leads || len(b.index.cells) != cells {
+		t.Fatalf("the lead table or the index grew after Grow (cap %d -> %d, cells %d -> %d)",
+			capBefore, cap(b.leads), cells, len(b.index.cells))
+	}
+	b.Grow(0)
+	b.Grow(-1)
+	if b.Len() != a.Len() || !reflect.DeepEqual(snapshot(a), snapshot(b)) {
+		t.Fatalf("restored %d leads, want %d, or states differ", b.Len(), a.Len())
+	}
+	checkInvariants(t, b)
+	more := randomStream(4, 500, 1000)
+	if ra, rb := applyAll(a, more), applyAll(b, more); !reflect.DeepEqual(ra, rb) {
+		t.Fatal("results differ after Grow")
+	}
+	checkInvariants(t, b)
 }
