@@ -107,19 +107,15 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 				return
 			}
 			progressed = true
-			if fp.Records[len(fp.Records)-1].Offset >= end-1 {
+			first, last := fp.Records[0].Offset, fp.Records[len(fp.Records)-1].Offset
+			final := last >= end-1
+			if final {
 				delete(pending, fp.Partition)
 				cl.RemoveConsumePartitions(map[string][]int32{topic: {fp.Partition}})
 			}
 			eng := engines[fp.Partition]
 			wg.Go(func() {
-				// Room for the leads this fetch may add, at least doubling
-				// the engine when it must grow, never for more leads than
-				// records the partition still holds: a lead table grown
-				// once per doubling instead of by a quarter at a time
-				// (BenchmarkRestore).
-				left := end - fp.Records[0].Offset
-				eng.Grow(int(min(max(int64(eng.Len()), int64(len(fp.Records))), left)))
+				growForRestore(eng, len(fp.Records), first, last, end)
 				var n int64
 				for _, r := range fp.Records {
 					if r.Offset >= end {
@@ -142,6 +138,9 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 							panic(fmt.Sprintf("ingest: lead %q at changelog offset %d does not re-encode to its record", r.Key, r.Offset))
 						}
 					}
+				}
+				if final {
+					eng.Trim()
 				}
 				mu.Lock()
 				stats.records += n
@@ -225,4 +224,27 @@ func stableBounds(ctx context.Context, adm *kadm.Client, topic string, parts []i
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// growForRestore makes room in eng, before it restores a fetch of n
+// records at offsets first..last of a partition restored up to end, for
+// the leads they may add. When it must grow, the lead table at least
+// doubles, so that a table growing to N leads copies about N leads in all
+// instead of about 4N (append grows a large slice by a quarter at a time,
+// copying it whole each time), but it does not grow past an estimate of
+// the records the partition still holds: this fetch's records per offset
+// (offsets also number transaction markers and, in a compacted log, the
+// gaps left by compaction) times the offsets left. A record may update a
+// lead rather than add one, so the table may still end too large: restore
+// calls Trim after the partition's last fetch.
+func growForRestore(eng *scorer.Engine, n int, first, last, end int64) {
+	if n <= 0 || eng.Room() >= n {
+		return
+	}
+	left := n
+	if last < end-1 && last >= first {
+		perOffset := float64(n) / float64(last-first+1)
+		left = max(left, int(perOffset*float64(end-first)))
+	}
+	eng.Grow(min(max(eng.Len(), n), left))
 }

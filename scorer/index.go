@@ -265,7 +265,7 @@ func (e *Engine) Prefetch(tps []Touchpoint) {
 		}
 		// Level 3: the key's bytes (compared by find); the last id, where
 		// the next one goes, and the groups and caps after it; for a heavy
-		// lead, the cell of its id index this event id probes first.
+		// lead, the header of its id index.
 		for i, l := range ls[:n] {
 			if l == nil {
 				continue

@@ -223,18 +223,36 @@ func (e *Engine) create(tp *Touchpoint, kh uint64, t int64) int32 {
 }
 
 // Grow makes room for n more leads: creating or restoring that many does
-// not grow the lead table or the index again. Restoring a partition calls
-// it with what the changelog may still hold: one allocation of the right
-// size instead of a series of growing copies (append grows a large table
-// by a quarter at a time, copying it whole each time).
+// not grow the lead table or the index again. A table without that room
+// is reallocated once, to exactly the room asked for; the caller chooses
+// how much (restore: at least the table's size again, so that a table
+// growing to N leads copies about N leads in all, where append, growing a
+// large slice by a quarter at a time, copies about 4N).
 func (e *Engine) Grow(n int) {
 	if n <= 0 {
 		return
 	}
 	if more := n - len(e.free); more > 0 && cap(e.leads)-len(e.leads) < more {
-		e.leads = slices.Grow(e.leads, more)
+		t := make([]lead, len(e.leads), len(e.leads)+more)
+		copy(t, e.leads)
+		e.leads = t
 	}
 	e.index.reserve(e.index.n + n)
+}
+
+// Room returns how many leads can be added before the lead table grows.
+func (e *Engine) Room() int { return cap(e.leads) - len(e.leads) + len(e.free) }
+
+// Trim gives back the lead table's spare room when it exceeds a quarter of
+// the leads (as after a Grow that asked for more than came): one copy of
+// the table.
+func (e *Engine) Trim() {
+	if cap(e.leads)-len(e.leads) <= len(e.leads)/4 {
+		return
+	}
+	t := make([]lead, len(e.leads))
+	copy(t, e.leads)
+	e.leads = t
 }
 
 // alloc takes a slot for a new lead with the given (owned) key, whose
