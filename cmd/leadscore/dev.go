@@ -72,6 +72,10 @@ func cmdDev(ctx context.Context, st *stopper, args []string) error {
 		return fmt.Errorf("embedded broker on %s: %w", *listen, err)
 	}
 	defer broker.Close()
+	// A forced exit (second signal) still saves the broker's state
+	// (topics, producer ids, group offsets): Close is idempotent and
+	// returns at once if the stop is already closing it.
+	st.beforeForcedExit(broker.Close)
 	addr := broker.ListenAddrs()[0]
 	f.kafka.brokers = addr
 

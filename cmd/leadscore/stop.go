@@ -43,6 +43,38 @@ type stopper struct {
 	timeout   time.Duration // --shutdown-timeout; 0: no bound
 	watchdog  *time.Timer
 	signalled bool
+	last      func() // run, bounded by lastGrace, before a forced exit
+}
+
+// lastGrace bounds what a command asked to run before a forced exit.
+const lastGrace = 5 * time.Second
+
+// beforeForcedExit sets f to run before a forced exit (a second signal or
+// the watchdog), for at most lastGrace: dev saves its embedded broker's
+// state there, which a plain os.Exit would skip.
+func (s *stopper) beforeForcedExit(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = f
+}
+
+// exit runs the last function, if any, within lastGrace, then exits.
+func (s *stopper) exit(code int) {
+	s.mu.Lock()
+	f := s.last
+	s.mu.Unlock()
+	if f != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			f()
+		}()
+		select {
+		case <-done:
+		case <-time.After(lastGrace):
+		}
+	}
+	os.Exit(code)
 }
 
 func newStopper() *stopper {
@@ -85,7 +117,7 @@ func (s *stopper) watch() {
 		code = 128 + int(n)
 	}
 	fmt.Fprintf(os.Stderr, "leadscore: second signal (%v): forced exit before the shutdown finished (exit %d)\n", sig, code)
-	os.Exit(code)
+	s.exit(code)
 }
 
 // bound makes a stop that lasts longer than timeout + shutdownGrace exit
@@ -122,7 +154,7 @@ func (s *stopper) armLocked() {
 		}
 		fmt.Fprintf(os.Stderr, "leadscore: the shutdown did not finish within --shutdown-timeout (%v) + %v: forced exit (exit %d)\n",
 			timeout, shutdownGrace, exitFailed)
-		os.Exit(exitFailed)
+		s.exit(exitFailed)
 	})
 }
 
