@@ -50,6 +50,7 @@ func cmdDev(ctx context.Context, st *stopper, args []string) error {
 	if err != nil {
 		return err
 	}
+	st.setLogger(log)
 	host, portStr, err := splitListen(*listen)
 	if err != nil {
 		return usageError{fmt.Errorf("--listen: %w", err)}

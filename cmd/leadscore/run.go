@@ -258,6 +258,7 @@ func cmdRun(ctx context.Context, st *stopper, args []string) error {
 	if err != nil {
 		return err
 	}
+	st.setLogger(log)
 	c, err := f.build(ctx, newRegistry(), log)
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
@@ -14,6 +16,9 @@ import (
 // bounds the final commit) for the rest: leaving the groups, closing the
 // archive files, the metrics endpoint.
 const shutdownGrace = 5 * time.Second
+
+// lastGrace bounds what a command asked to run before a forced exit.
+const lastGrace = 5 * time.Second
 
 // Exit statuses (README, "Stopping").
 const (
@@ -38,59 +43,60 @@ type stopper struct {
 	cancel context.CancelFunc
 	sigs   chan os.Signal
 	quit   chan struct{}
+	exitFn func(int) // os.Exit
+	errOut io.Writer // where it speaks before a command set a logger
+	closed sync.Once
 
 	mu        sync.Mutex
 	timeout   time.Duration // --shutdown-timeout; 0: no bound
 	watchdog  *time.Timer
 	signalled bool
-	last      func() // run, bounded by lastGrace, before a forced exit
+	last      func()       // run, bounded by lastGrace, before a forced exit
+	log       *slog.Logger // the command's, once it has one
 }
 
-// lastGrace bounds what a command asked to run before a forced exit.
-const lastGrace = 5 * time.Second
-
-// beforeForcedExit sets f to run before a forced exit (a second signal or
-// the watchdog), for at most lastGrace: dev saves its embedded broker's
-// state there, which a plain os.Exit would skip.
-func (s *stopper) beforeForcedExit(f func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.last = f
-}
-
-// exit runs the last function, if any, within lastGrace, then exits.
-func (s *stopper) exit(code int) {
-	s.mu.Lock()
-	f := s.last
-	s.mu.Unlock()
-	if f != nil {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			f()
-		}()
-		select {
-		case <-done:
-		case <-time.After(lastGrace):
-		}
-	}
-	os.Exit(code)
-}
-
+// newStopper subscribes to SIGINT and SIGTERM and starts watching.
 func newStopper() *stopper {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &stopper{ctx: ctx, cancel: cancel, sigs: make(chan os.Signal, 2), quit: make(chan struct{})}
+	s := newStopperWith(make(chan os.Signal, 2), os.Exit, os.Stderr)
 	signal.Notify(s.sigs, os.Interrupt, syscall.SIGTERM)
 	go s.watch()
 	return s
 }
 
+// newStopperWith returns a stopper fed by sigs that exits through exit;
+// the caller starts watch.
+func newStopperWith(sigs chan os.Signal, exit func(int), errOut io.Writer) *stopper {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &stopper{ctx: ctx, cancel: cancel, sigs: sigs, quit: make(chan struct{}), exitFn: exit, errOut: errOut}
+}
+
 // close unsubscribes and stops the watch; the process is about to exit.
 func (s *stopper) close() {
-	signal.Stop(s.sigs)
-	close(s.quit)
+	s.closed.Do(func() {
+		signal.Stop(s.sigs)
+		close(s.quit)
+	})
 	s.disarm()
 	s.cancel()
+}
+
+// setLogger makes the stopper speak through the command's logger (its
+// format and level) instead of plain lines on standard error.
+func (s *stopper) setLogger(log *slog.Logger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = log
+}
+
+func (s *stopper) say(level slog.Level, msg string) {
+	s.mu.Lock()
+	log := s.log
+	s.mu.Unlock()
+	if log != nil {
+		log.Log(context.Background(), level, msg)
+		return
+	}
+	fmt.Fprintln(s.errOut, "leadscore: "+msg)
 }
 
 func (s *stopper) watch() {
@@ -100,7 +106,7 @@ func (s *stopper) watch() {
 	case <-s.quit:
 		return
 	}
-	fmt.Fprintf(os.Stderr, "leadscore: %v: stopping gracefully; a second signal forces exit\n", sig)
+	s.say(slog.LevelInfo, fmt.Sprintf("%v: stopping gracefully; a second signal forces exit", sig))
 	s.mu.Lock()
 	s.signalled = true
 	s.armLocked()
@@ -116,7 +122,7 @@ func (s *stopper) watch() {
 	if n, ok := sig.(syscall.Signal); ok {
 		code = 128 + int(n)
 	}
-	fmt.Fprintf(os.Stderr, "leadscore: second signal (%v): forced exit before the shutdown finished (exit %d)\n", sig, code)
+	s.say(slog.LevelWarn, fmt.Sprintf("second signal (%v): forced exit before the shutdown finished (exit %d)", sig, code))
 	s.exit(code)
 }
 
@@ -152,10 +158,40 @@ func (s *stopper) armLocked() {
 		if !armed {
 			return
 		}
-		fmt.Fprintf(os.Stderr, "leadscore: the shutdown did not finish within --shutdown-timeout (%v) + %v: forced exit (exit %d)\n",
-			timeout, shutdownGrace, exitFailed)
+		s.say(slog.LevelError, fmt.Sprintf("the shutdown did not finish within --shutdown-timeout (%v) + %v: forced exit (exit %d)",
+			timeout, shutdownGrace, exitFailed))
 		s.exit(exitFailed)
 	})
+}
+
+// beforeForcedExit sets f to run before a forced exit (a second signal or
+// the watchdog), for at most lastGrace: dev saves its embedded broker's
+// state there, which a plain os.Exit would skip.
+func (s *stopper) beforeForcedExit(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.last = f
+}
+
+// exit runs the last function, if any, within lastGrace, then exits.
+func (s *stopper) exit(code int) {
+	s.mu.Lock()
+	f := s.last
+	s.mu.Unlock()
+	if f != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			f()
+		}()
+		t := time.NewTimer(lastGrace)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.exitFn(code)
 }
 
 // stopping reports whether a signal asked the process to stop.
