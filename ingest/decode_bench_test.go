@@ -2,9 +2,7 @@ package ingest
 
 import (
 	"runtime"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -47,17 +45,6 @@ func benchDecode(b *testing.B, key, value string, headers []kgo.RecordHeader) {
 	if cpu := threadCPU() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(b.N)/cpu.Seconds(), "records/cpu-s")
 	}
-}
-
-// threadCPU returns the calling OS thread's user+system CPU time, or 0
-// where that is not available.
-func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	const rusageThread = 1 // RUSAGE_THREAD, Linux
-	if runtime.GOOS != "linux" || syscall.Getrusage(rusageThread, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func BenchmarkDecodeJSON(b *testing.B) { benchDecode(b, "crm-0012345", typicalJSON, nil) }
