@@ -47,16 +47,8 @@ func BenchmarkDecodeApply(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			eng.Prefetch(tps[:n])
-			for i := range n {
-				eng.Apply(&tps[i], now, &res)
-				if res.Outcome == scorer.Scored {
-					scored++
-				}
-				if res.Qualified {
-					mqls++
-				}
-			}
+			s, q := scoreBatch(eng, tps[:n], now, &res)
+			scored, mqls = scored+s, mqls+q
 			recs = recs[n:]
 		}
 	}
@@ -145,13 +137,8 @@ func BenchmarkApplySynth(b *testing.B) {
 	run := func(tps []scorer.Touchpoint) {
 		for len(tps) > 0 {
 			n := min(len(tps), scorer.PrefetchBatch)
-			eng.Prefetch(tps[:n])
-			for i := range n {
-				eng.Apply(&tps[i], now, &res)
-				if res.Outcome == scorer.Scored {
-					scored++
-				}
-			}
+			s, _ := scoreBatch(eng, tps[:n], now, &res)
+			scored += s
 			tps = tps[n:]
 		}
 	}
@@ -178,6 +165,22 @@ func BenchmarkApplySynth(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(eng.Len()), "leads")
+}
+
+// scoreBatch scores tps (at most scorer.PrefetchBatch) as a worker does,
+// Prefetch then Apply each, and counts those scored and those qualified.
+func scoreBatch(eng *scorer.Engine, tps []scorer.Touchpoint, now int64, res *scorer.Result) (scored, mqls int) {
+	eng.Prefetch(tps)
+	for i := range tps {
+		eng.Apply(&tps[i], now, res)
+		if res.Outcome == scorer.Scored {
+			scored++
+		}
+		if res.Qualified {
+			mqls++
+		}
+	}
+	return scored, mqls
 }
 
 // synthHorizon is how many records the synthetic benchmarks may use
