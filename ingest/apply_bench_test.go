@@ -12,20 +12,23 @@ import (
 )
 
 // BenchmarkDecodeApply measures what a worker does per touchpoint without
-// Kafka, as it does it: decode scorer.PrefetchBatch records, Prefetch,
-// score each. The records are the
-// synthetic generator's (bench/synth: 100k known leads plus anonymous
+// Kafka, as it does it (worker.score): decode a group of
+// scorer.PrefetchBatch records while the previous group's leads are
+// prefetched, then score that group. The records are the synthetic
+// generator's (bench/synth: 100k known leads plus anonymous
 // visitors, hot leads, the default model, canonical JSON, no bad records or
 // redeliveries), rendered ahead in chunks while the timer is stopped, and
 // the engine is in steady state (every lead seen many times) first.
 func BenchmarkDecodeApply(b *testing.B) {
 	const chunk, warm = 1 << 18, 15 * 100_000
 	g := synthRecords(b)
-	var decs [scorer.PrefetchBatch]*Decoder
+	var decs [2][scorer.PrefetchBatch]*Decoder
 	for i := range decs {
-		var err error
-		if decs[i], err = NewDecoder(DecoderConfig{}); err != nil {
-			b.Fatal(err)
+		for j := range decs[i] {
+			var err error
+			if decs[i][j], err = NewDecoder(DecoderConfig{}); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	eng := scorer.NewEngine(models.Default())
@@ -35,22 +38,32 @@ func BenchmarkDecodeApply(b *testing.B) {
 			recs[i] = g.Next()
 		}
 	}
-	var tps [scorer.PrefetchBatch]scorer.Touchpoint
+	var tps [2][scorer.PrefetchBatch]scorer.Touchpoint
 	var res scorer.Result
+	var pf scorer.Prefetcher
 	now := time.Now().UnixMilli()
 	scored, mqls := 0, 0
+	// run is worker.score without the outputs.
 	run := func(recs []*kgo.Record) {
+		cur, prev := 0, 0
 		for len(recs) > 0 {
 			n := min(len(recs), scorer.PrefetchBatch)
 			for i, r := range recs[:n] {
-				if err := decs[i].Decode(r.Key, r.Value, r.Headers, &tps[i]); err != nil {
+				if err := decs[cur][i].Decode(r.Key, r.Value, r.Headers, &tps[cur][i]); err != nil {
 					b.Fatal(err)
 				}
+				pf.Step()
 			}
-			s, q := scoreBatch(eng, tps[:n], now, &res)
+			pf.Finish()
+			s, q := applyBatch(eng, tps[1-cur][:prev], now, &res)
 			scored, mqls = scored+s, mqls+q
+			pf.Start(eng, tps[cur][:n])
+			prev, cur = n, 1-cur
 			recs = recs[n:]
 		}
+		pf.Finish()
+		s, q := applyBatch(eng, tps[1-cur][:prev], now, &res)
+		scored, mqls = scored+s, mqls+q
 	}
 	for done := 0; done < warm; done += chunk {
 		fill()
@@ -171,6 +184,11 @@ func BenchmarkApplySynth(b *testing.B) {
 // Prefetch then Apply each, and counts those scored and those qualified.
 func scoreBatch(eng *scorer.Engine, tps []scorer.Touchpoint, now int64, res *scorer.Result) (scored, mqls int) {
 	eng.Prefetch(tps)
+	return applyBatch(eng, tps, now, res)
+}
+
+// applyBatch applies tps and counts those scored and those qualified.
+func applyBatch(eng *scorer.Engine, tps []scorer.Touchpoint, now int64, res *scorer.Result) (scored, mqls int) {
 	for i := range tps {
 		eng.Apply(&tps[i], now, res)
 		if res.Outcome == scorer.Scored {

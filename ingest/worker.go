@@ -49,13 +49,14 @@ type worker struct {
 	p         *Pipeline
 	partition int32
 	eng       *scorer.Engine
-	decs      [scorer.PrefetchBatch]*Decoder
+	decs      [2][scorer.PrefetchBatch]*Decoder // two groups: see score
 	work      chan batch
 	quit      chan struct{}
 	exited    chan struct{}
 
-	tps  [scorer.PrefetchBatch]scorer.Touchpoint // of the batch being handled
-	errs [scorer.PrefetchBatch]error
+	tps  [2][scorer.PrefetchBatch]scorer.Touchpoint // of the two groups being handled
+	errs [2][scorer.PrefetchBatch]error
+	pf   scorer.Prefetcher
 	tp   *scorer.Touchpoint // the one being handled
 	res  scorer.Result
 	row  archive.TouchpointRow
@@ -84,12 +85,14 @@ func newWorker(p *Pipeline, part int32, eng *scorer.Engine) (*worker, error) {
 		exited:    make(chan struct{}),
 		c:         counts{deadLetters: make(map[Reason]int)},
 	}
-	for i := range w.decs {
-		dec, err := NewDecoder(p.cfg.Decoder)
-		if err != nil {
-			return nil, err
+	for g := range w.decs {
+		for i := range w.decs[g] {
+			dec, err := NewDecoder(p.cfg.Decoder)
+			if err != nil {
+				return nil, err
+			}
+			w.decs[g][i] = dec
 		}
-		w.decs[i] = dec
 	}
 	w.row.ModelName = p.cfg.Model.Name
 	w.row.ModelVersion = p.cfg.Model.Version
@@ -104,15 +107,7 @@ func (w *worker) run() {
 	for {
 		select {
 		case b := <-w.work:
-			recs := b.records
-			for len(recs) > 0 {
-				n := min(len(recs), scorer.PrefetchBatch)
-				w.decodeBatch(recs[:n])
-				for i, r := range recs[:n] {
-					w.handle(r, i, b.now)
-				}
-				recs = recs[n:]
-			}
+			w.score(b.records, b.now)
 			b.done.Done()
 		case <-w.quit:
 			return
@@ -127,26 +122,42 @@ func (w *worker) stop() {
 	<-w.exited
 }
 
-// decodeBatch decodes up to scorer.PrefetchBatch records, each with its
-// own decoder (a touchpoint's strings live in its decoder's buffer until
-// that decoder's next Decode), then warms the CPU caches for scoring the
-// touchpoints: the engine loads their leads' memory together instead of
-// one lead at a time (scorer.Engine.Prefetch).
-func (w *worker) decodeBatch(recs []*kgo.Record) {
-	for i, r := range recs {
-		w.errs[i] = w.decs[i].Decode(r.Key, r.Value, r.Headers, &w.tps[i])
-		if w.errs[i] != nil {
-			w.tps[i] = scorer.Touchpoint{}
+// score decodes, scores and handles recs, scorer.PrefetchBatch records
+// (a group) at a time, in a software pipeline: while a group is decoded,
+// the engine prefetches the memory of the previous group's leads, one level
+// of their pointer chains per record decoded (scorer.Prefetcher), and that
+// group is scored next. The decoding hides the memory latency that the
+// scoring would otherwise wait on. Groups alternate between two sets of
+// decoders, because a touchpoint's strings live in its decoder's buffer
+// until that decoder's next Decode.
+func (w *worker) score(recs []*kgo.Record, now time.Time) {
+	var prev []*kgo.Record
+	g := 0
+	for {
+		n := min(len(recs), scorer.PrefetchBatch)
+		for i, r := range recs[:n] {
+			w.errs[g][i] = w.decs[g][i].Decode(r.Key, r.Value, r.Headers, &w.tps[g][i])
+			if w.errs[g][i] != nil {
+				w.tps[g][i] = scorer.Touchpoint{}
+			}
+			w.pf.Step()
 		}
+		w.pf.Finish()
+		for i, r := range prev {
+			w.handle(r, 1-g, i, now)
+		}
+		if n == 0 {
+			return
+		}
+		w.pf.Start(w.eng, w.tps[g][:n])
+		prev, recs, g = recs[:n], recs[n:], 1-g
 	}
-	w.eng.Prefetch(w.tps[:len(recs)])
 }
 
-// handle scores the i-th record of the last decodeBatch and produces its
-// outputs.
-func (w *worker) handle(r *kgo.Record, i int, now time.Time) {
+// handle scores the i-th record of group g and produces its outputs.
+func (w *worker) handle(r *kgo.Record, g, i int, now time.Time) {
 	w.c.consumed++
-	if err := w.errs[i]; err != nil {
+	if err := w.errs[g][i]; err != nil {
 		var de *DecodeError
 		if !errors.As(err, &de) {
 			de = &DecodeError{Reason: ReasonInvalidJSON, Detail: err.Error()}
@@ -154,7 +165,7 @@ func (w *worker) handle(r *kgo.Record, i int, now time.Time) {
 		w.deadLetter(r, de.Reason, de.Error())
 		return
 	}
-	w.tp = &w.tps[i]
+	w.tp = &w.tps[g][i]
 	w.eng.Apply(w.tp, now.UnixMilli(), &w.res)
 	switch w.res.Outcome {
 	case scorer.Duplicate:

@@ -105,7 +105,6 @@ type Engine struct {
 
 	enc   []byte // scratch for AppendDirty
 	idBuf []byte // scratch for MQL ids
-	sink  uint64 // keeps the loads of Prefetch
 }
 
 // undoRec undoes the changes to one lead: remove it if created, else put

@@ -224,29 +224,74 @@ const PrefetchBatch = 16
 // it points to), each about a memory latency. Apply cannot overlap them,
 // but for a batch of touchpoints they are independent: Prefetch walks the
 // chains of PrefetchBatch touchpoints at once, one level at a time, so
-// that each level's loads are in flight together. Go has no prefetch
-// instruction; ordinary loads folded into a sum that is kept (sink) do the
-// same work.
+// that each level's loads are in flight together. The last loads of each
+// chain are prefetch instructions (prefetch): they do not hold up the
+// instructions after them, so the next level starts while they are in
+// flight.
+//
+// Prefetch runs the levels back to back; a Prefetcher lets the caller do
+// other work between them, which hides more of the latency.
 func (e *Engine) Prefetch(tps []Touchpoint) {
-	x := &e.index
-	if len(x.cells) == 0 {
-		return
-	}
-	var hs [PrefetchBatch]uint64
-	var ls [PrefetchBatch]*lead
-	var acc uint64
-	mask := uint64(len(x.cells) - 1)
+	var p Prefetcher
 	for len(tps) > 0 {
 		n := min(len(tps), PrefetchBatch)
+		p.Start(e, tps[:n])
+		p.Finish()
+		tps = tps[n:]
+	}
+}
+
+// Prefetcher is Prefetch one level at a time, for a caller that has other
+// work to do while each level's loads are in flight: the pipeline decodes
+// the next batch of records between the levels of this one, so that the
+// decoding hides the memory latency instead of waiting on it. A zero
+// Prefetcher is ready for Start; it keeps the engine and the touchpoints
+// until the last level has run.
+type Prefetcher struct {
+	e     *Engine
+	tps   []Touchpoint
+	level int
+	hs    [PrefetchBatch]uint64
+	ls    [PrefetchBatch]*lead
+}
+
+// prefetchLevels is the number of levels a Prefetcher walks.
+const prefetchLevels = 5
+
+// Start runs the first level for tps (at most PrefetchBatch of them,
+// which must not change until the last level).
+func (p *Prefetcher) Start(e *Engine, tps []Touchpoint) {
+	p.e, p.tps, p.level = e, tps[:min(len(tps), PrefetchBatch)], 0
+	if len(e.index.cells) == 0 {
+		p.e, p.tps = nil, nil
+		return
+	}
+	p.Step()
+}
+
+// Step runs the next level and reports whether one is left.
+func (p *Prefetcher) Step() bool {
+	e := p.e
+	if e == nil {
+		return false
+	}
+	x := &e.index
+	tps := p.tps
+	n := len(tps)
+	hs, ls := &p.hs, &p.ls
+	switch p.level {
+	case 0:
 		// Level 1: the home cells.
-		for i := range tps[:n] {
+		for i := range tps {
 			h := x.hash(tps[i].Lead())
 			hs[i] = h
-			acc += x.cells[h>>x.shift]
+			prefetch(unsafe.Pointer(&x.cells[h>>x.shift]))
 		}
+	case 1:
 		// Level 2: the lead of the first cell with a matching tag: every
 		// line of its struct (Apply reads most fields, the undo record
 		// copies all).
+		mask := uint64(len(x.cells) - 1)
 		for i := range n {
 			ls[i] = nil
 			h := hs[i]
@@ -258,11 +303,12 @@ func (e *Engine) Prefetch(tps []Touchpoint) {
 				if c>>32 == h>>32 {
 					l := &e.leads[int32(uint32(c))-1]
 					ls[i] = l
-					acc += lines(unsafe.Pointer(l), unsafe.Sizeof(*l))
+					prefetchLines(unsafe.Pointer(l), unsafe.Sizeof(*l))
 					break
 				}
 			}
 		}
+	case 2:
 		// Level 3: the key's bytes (compared by find); the last id, where
 		// the next one goes, and the groups and caps after it; for a heavy
 		// lead, the header of its id index.
@@ -270,26 +316,27 @@ func (e *Engine) Prefetch(tps []Touchpoint) {
 			if l == nil {
 				continue
 			}
-			if k := len(l.key); k > 0 {
-				acc += uint64(l.key[0]) + uint64(l.key[k-1])
+			if len(l.key) > 0 {
+				prefetchLines(unsafe.Pointer(unsafe.StringData(l.key)), uintptr(len(l.key)))
 			}
 			// Compared with the touchpoint's, when it has them.
 			if len(l.account) > 0 && tps[i].AccountID != "" {
-				acc += uint64(l.account[0])
+				prefetch(unsafe.Pointer(unsafe.StringData(l.account)))
 			}
 			if len(l.anon) > 0 && tps[i].AnonymousID != "" {
-				acc += uint64(l.anon[0])
+				prefetch(unsafe.Pointer(unsafe.StringData(l.anon)))
 			}
 			if len(l.traits) > 0 && len(tps[i].Traits) > 0 {
-				acc += uint64(len(l.traits[0].v))
+				prefetch(unsafe.Pointer(&l.traits[0]))
 			}
 			if from := max(len(l.ent)-int(l.nGroups)-int(l.nCaps)-1, 0); from < len(l.ent) {
-				acc += lines(unsafe.Pointer(&l.ent[from]), uintptr(len(l.ent)-from)*unsafe.Sizeof(entry{}))
+				prefetchLines(unsafe.Pointer(&l.ent[from]), uintptr(len(l.ent)-from)*unsafe.Sizeof(entry{}))
 			}
 			if l.ids != nil {
-				acc += uint64(l.ids.shift)
+				prefetch(unsafe.Pointer(l.ids))
 			}
 		}
+	case 3:
 		// Level 4: for a heavy lead, the cell of its id index this event id
 		// probes first; the trait values (one string).
 		for i, l := range ls[:n] {
@@ -299,62 +346,61 @@ func (e *Engine) Prefetch(tps []Touchpoint) {
 			hs[i] = 0
 			if l.ids != nil {
 				hs[i] = hashID(tps[i].EventID)
-				acc += uint64(l.ids.cells[mixID(hs[i])>>l.ids.shift])
+				prefetch(unsafe.Pointer(&l.ids.cells[mixID(hs[i])>>l.ids.shift]))
 			}
 			if len(l.traits) > 0 && len(tps[i].Traits) > 0 && len(l.traits[0].v) > 0 {
-				acc += uint64(l.traits[0].v[0])
+				prefetch(unsafe.Pointer(unsafe.StringData(l.traits[0].v)))
 			}
 		}
+	case 4:
 		// Level 5: for a heavy lead, the id that cell points to.
 		for i, l := range ls[:n] {
 			if l != nil && l.ids != nil {
 				if c := l.ids.cells[mixID(hs[i])>>l.ids.shift]; c != 0 && int(c) <= len(l.ent) {
-					acc += l.ent[c-1].k
+					prefetch(unsafe.Pointer(&l.ent[c-1]))
 				}
 			}
 		}
-		tps = tps[n:]
 	}
-	e.sink += acc
+	p.level++
+	if p.level == prefetchLevels {
+		p.e, p.tps = nil, nil
+		clear(ls[:n])
+		return false
+	}
+	return true
+}
+
+// Finish runs the levels left.
+func (p *Prefetcher) Finish() {
+	for p.Step() {
+	}
 }
 
 // prefetchSlots brings into the caches all that encoding the leads in slots
 // reads (at most PrefetchBatch of them), level by level as Prefetch does.
 func (e *Engine) prefetchSlots(slots []int32) {
-	var acc uint64
 	for _, slot := range slots {
 		l := &e.leads[slot]
-		acc += lines(unsafe.Pointer(l), unsafe.Sizeof(*l))
+		prefetchLines(unsafe.Pointer(l), unsafe.Sizeof(*l))
 	}
 	for _, slot := range slots {
 		l := &e.leads[slot]
 		if len(l.ent) > 0 {
-			acc += lines(unsafe.Pointer(&l.ent[0]), uintptr(len(l.ent))*unsafe.Sizeof(entry{}))
+			prefetchLines(unsafe.Pointer(&l.ent[0]), uintptr(len(l.ent))*unsafe.Sizeof(entry{}))
 		}
 		if len(l.traits) > 0 {
-			acc += lines(unsafe.Pointer(&l.traits[0]), uintptr(len(l.traits))*unsafe.Sizeof(traitVal{}))
+			prefetchLines(unsafe.Pointer(&l.traits[0]), uintptr(len(l.traits))*unsafe.Sizeof(traitVal{}))
 		}
 		for _, str := range [...]string{l.key, l.anon, l.account} {
 			if len(str) > 0 {
-				acc += uint64(str[0])
+				prefetch(unsafe.Pointer(unsafe.StringData(str)))
 			}
 		}
 	}
 	for _, slot := range slots {
 		if l := &e.leads[slot]; len(l.traits) > 0 && len(l.traits[0].v) > 0 {
-			acc += uint64(l.traits[0].v[0])
+			prefetch(unsafe.Pointer(unsafe.StringData(l.traits[0].v)))
 		}
 	}
-	e.sink += acc
 }
-
-// lines loads a byte of every cache line of the n > 0 bytes at p.
-func lines(p unsafe.Pointer, n uintptr) uint64 {
-	acc := uint64(*(*byte)(p))
-	for off := cacheLine - uintptr(p)&(cacheLine-1); off < n; off += cacheLine {
-		acc += uint64(*(*byte)(unsafe.Add(p, off)))
-	}
-	return acc
-}
-
-const cacheLine = 64

@@ -251,3 +251,70 @@ func TestPrefetchChangesNothing(t *testing.T) {
 	}
 	NewEngine(txnModel()).Prefetch([]Touchpoint{{LeadID: "x"}}) // an empty index
 }
+
+// TestPrefetcherInterleaved runs a Prefetcher's levels for one batch
+// between the Apply calls of the batch before, as the pipeline never does
+// but a caller may: leads are created (the lead table reallocated) and
+// changed between the levels. Results and states must still equal those
+// of an engine that never prefetches, and the levels must run out.
+func TestPrefetcherInterleaved(t *testing.T) {
+	tps := randomStream(11, 2000, 3000) // mostly new leads: the table grows
+	for i := range 300 {
+		tps = append(tps, &Touchpoint{EventID: fmt.Sprintf("h-%d", i), LeadID: "heavy", Type: "page_view",
+			OccurredAt: t0 + int64(i)*60_000})
+	}
+	rand.New(rand.NewPCG(2, 2)).Shuffle(len(tps), func(i, j int) { tps[i], tps[j] = tps[j], tps[i] })
+	plain, warm := NewEngine(txnModel()), NewEngine(txnModel())
+	var pf Prefetcher
+	if pf.Step() {
+		t.Fatal("a zero Prefetcher has levels to run")
+	}
+	var want, got []Result
+	var next [PrefetchBatch]Touchpoint
+	for i := 0; i < len(tps); i += PrefetchBatch {
+		batch := tps[i:min(i+PrefetchBatch, len(tps))]
+		if j := i + PrefetchBatch; j < len(tps) {
+			n := 0
+			for _, tp := range tps[j:min(j+PrefetchBatch, len(tps))] {
+				next[n] = *tp
+				n++
+			}
+			pf.Start(warm, next[:n])
+		}
+		steps := 0
+		for _, tp := range batch {
+			var a, b Result
+			plain.Apply(tp, tp.OccurredAt, &a)
+			warm.Apply(tp, tp.OccurredAt, &b)
+			if pf.Step() {
+				steps++
+			}
+			a.MQL.Contributors = slices.Clone(a.MQL.Contributors)
+			b.MQL.Contributors = slices.Clone(b.MQL.Contributors)
+			want, got = append(want, a), append(got, b)
+		}
+		if i > 0 && len(batch) == PrefetchBatch && steps != prefetchLevels-2 {
+			// Start ran level 1; the last Step runs the last level and
+			// reports none left.
+			t.Fatalf("batch at %d: %d levels left after Start, want %d", i, steps+1, prefetchLevels-1)
+		}
+		pf.Finish()
+		if i%(4*PrefetchBatch) == 0 {
+			plain.Commit()
+			warm.Commit()
+		}
+	}
+	if warm.Len() < 1000 {
+		t.Fatalf("only %d leads: the table did not grow", warm.Len())
+	}
+	if !reflect.DeepEqual(want, got) {
+		t.Fatal("results differ with a Prefetcher")
+	}
+	if !reflect.DeepEqual(snapshot(plain), snapshot(warm)) {
+		t.Fatal("states differ with a Prefetcher")
+	}
+	pf.Start(NewEngine(txnModel()), next[:1]) // an empty index: nothing to walk
+	if pf.Step() {
+		t.Fatal("levels left on an empty engine")
+	}
+}
