@@ -52,9 +52,9 @@ var ceBinaryNames = ceNames{
 	leadID: "ce_leadid", anonymousID: "ce_anonymousid", accountID: "ce_accountid", channel: "ce_channel", camp: "ce_campaign",
 }
 
-// decodeCEStructured maps d.top, a scanned structured-mode event, into tp.
+// decodeCEStructured maps d.sc.top, a scanned structured-mode event, into tp.
 func (d *Decoder) decodeCEStructured(tp *scorer.Touchpoint) error {
-	t := &d.top
+	t := &d.sc.top
 	n := &ceStructuredNames
 	var env ceEnvelope
 	var err error
@@ -90,7 +90,7 @@ func (d *Decoder) decodeCEStructured(tp *scorer.Touchpoint) error {
 	}
 	if ok {
 		for _, m := range d.sc.members(t[fData]) {
-			if f := fieldOf(d.keyBytes(m.key)); f != fNone {
+			if f := fieldOf(d.sc.keyBytes(m.key)); f != fNone {
 				d.sub[f] = m.val
 			}
 		}
@@ -140,13 +140,13 @@ func (d *Decoder) decodeCEBinary(headers []kgo.RecordHeader, tp *scorer.Touchpoi
 	if err := checkCEEnvelope(&env, n); err != nil {
 		return err
 	}
-	d.top = slots{}
+	d.sc.top = slots{}
 	if d.sc.ws(0) < len(d.sc.data) { // an empty value is an event without data
 		if err := d.scanTop(d.sc.data); err != nil {
 			return err
 		}
 	}
-	return d.applyCE(&env, &d.top, n, tp)
+	return d.applyCE(&env, &d.sc.top, n, tp)
 }
 
 // checkCEEnvelope checks specversion and the data content type.

@@ -77,10 +77,11 @@ type member struct {
 	key, val span
 }
 
-// recordDepth is the deepest level whose objects' members are recorded in
-// scanner.tab during validation, so that the mapping reads them without a
-// second scan: the top level (1), properties, traits, context, data (2),
-// context.campaign, data.properties, data.traits (3).
+// recordDepth is the deepest level whose objects' members are recorded
+// during validation, so that the mapping reads them without a second
+// scan: the top level (1, in scanner.top), then in scanner.tab properties,
+// traits, context, data (2), context.campaign, data.properties,
+// data.traits (3).
 const recordDepth = 3
 
 // present reports whether the value is there and not null.
@@ -104,8 +105,13 @@ var charClass = func() (t [256]uint8) {
 type scanner struct {
 	data     []byte
 	maxDepth int
-	tab      []member // members of recorded objects, grouped by object
+	tab      []member // members of recorded objects below the top level, grouped by object
 	stack    []member // members of the objects being scanned
+	// top holds the values of the top-level object's members with known
+	// keys, the last one winning: mapped as they are scanned, they need
+	// not be kept as members and read back.
+	top  slots
+	kbuf []byte // decoded escaped keys, scratch
 }
 
 // maxKeptMembers bounds the member buffers kept between records, so that
@@ -146,18 +152,20 @@ func (s *scanner) ws(i int) int {
 func (s *scanner) str(i int) (span, int, error) {
 	d := s.data
 	start := i + 1
+	// Most strings have no special byte but the closing quote.
+	if i = skipPlain(d, start); i < len(d) && d[i] == '"' {
+		return mkSpan(start, i, kString, false), i + 1, nil
+	}
+	return s.strSlow(start, i)
+}
+
+// strSlow scans the rest of the string whose content starts at start,
+// from i, where the bytes in [start, i) are plain.
+func (s *scanner) strSlow(start, i int) (span, int, error) {
+	d := s.data
 	esc := false
-	i = start
 	for i < len(d) {
-		// Skip plain bytes 8 at a time, up to the first special one.
-		for i+8 <= len(d) {
-			if m := specialMask(binary.LittleEndian.Uint64(d[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
-		if i >= len(d) {
+		if i = skipPlain(d, i); i >= len(d) {
 			break
 		}
 		switch charClass[d[i]] {
@@ -195,7 +203,19 @@ func (s *scanner) str(i int) (span, int, error) {
 	return span{}, 0, errAt(ReasonInvalidJSON, "unterminated string", start-1)
 }
 
-// SWAR constants for hasSpecial.
+// skipPlain returns the index of the first quote, backslash, control
+// character or non-ASCII byte at or after i, or an index before which all
+// bytes are plain and after which fewer than 8 bytes remain.
+func skipPlain(d []byte, i int) int {
+	for ; i <= len(d)-8; i += 8 {
+		if m := specialMask(binary.LittleEndian.Uint64(d[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	return i
+}
+
+// SWAR constants for specialMask.
 const (
 	lsb   = 0x0101010101010101
 	msb   = 0x8080808080808080
@@ -207,11 +227,13 @@ const (
 // specialMask has the high bit set in the lowest byte of w (little
 // endian) that is a quote, a backslash, a control character or non-ASCII;
 // bits above it may be spurious (borrows), bits below it are all clear.
-// Zero means the 8 bytes are plain.
+// Zero means the 8 bytes are plain. No term needs masking with ^x: with
+// no borrow from below, a byte x < 0x80 sets its high bit in x-c exactly
+// when x < c (x is 0 after the XOR with '"' or '\\', or below 0x20), and
+// the bytes >= 0x80 that may set it too are special anyway.
 func specialMask(w uint64) uint64 {
-	q := w ^ quote
-	b := w ^ bslsh
-	return ((q-lsb)&^q | (b-lsb)&^b | (w-space)&^w | w) & msb
+	q, b := w^quote, w^bslsh
+	return ((q - lsb) | (b - lsb) | (w - space) | w) & msb
 }
 
 func isHex4(b []byte) bool {
@@ -349,15 +371,17 @@ func (s *scanner) array(i, depth int) (int, error) {
 	}
 }
 
-// object validates the object at i, at the given depth, recording its
-// members when depth <= recordDepth.
+// object validates the object at i, at the given depth, mapping its
+// members to s.top at depth 1 and recording them in s.tab at depths 2 to
+// recordDepth.
 func (s *scanner) object(i, depth int) (span, int, error) {
 	if depth > s.maxDepth {
 		return span{}, 0, errAt(ReasonTooDeep, "nesting deeper than the limit", i)
 	}
 	d := s.data
 	start := i
-	record := depth <= recordDepth
+	top := depth == 1
+	record := 1 < depth && depth <= recordDepth
 	base := len(s.stack)
 	i = s.ws(i + 1)
 	if i < len(d) && d[i] == '}' {
@@ -367,8 +391,15 @@ func (s *scanner) object(i, depth int) (span, int, error) {
 			if i >= len(d) || d[i] != '"' {
 				return span{}, 0, errAt(ReasonInvalidJSON, "expected a string key", i)
 			}
-			k, j, err := s.str(i)
-			if err != nil {
+			// str, inlined by hand for keys: calling it, with object's live
+			// registers saved around the call, costs more than scanning a
+			// short key.
+			var k span
+			var err error
+			j := skipPlain(d, i+1)
+			if j < len(d) && d[j] == '"' {
+				k, j = mkSpan(i+1, j, kString, false), j+1
+			} else if k, j, err = s.strSlow(i+1, j); err != nil {
 				return span{}, 0, err
 			}
 			i = s.ws(j)
@@ -388,7 +419,15 @@ func (s *scanner) object(i, depth int) (span, int, error) {
 				}
 				return span{}, 0, err
 			}
-			if record {
+			if top {
+				kb := d[k.start:k.end] // keyBytes without the call, for most keys
+				if k.esc() {
+					kb = s.keyBytes(k)
+				}
+				if f := fieldOf(kb); f != fNone {
+					s.top[f] = v
+				}
+			} else if record {
 				s.stack = append(s.stack, member{key: k, val: v})
 			}
 			i = s.ws(j)
@@ -413,6 +452,17 @@ func (s *scanner) object(i, depth int) (span, int, error) {
 		s.stack = s.stack[:base]
 	}
 	return obj, i, nil
+}
+
+// keyBytes returns the decoded bytes of a key span (scratch, valid until
+// the next call).
+func (s *scanner) keyBytes(k span) []byte {
+	b := s.data[k.start:k.end]
+	if !k.esc() {
+		return b
+	}
+	s.kbuf = unescape(s.kbuf[:0], b)
+	return s.kbuf
 }
 
 // keyString returns a copy of a decoded key, for error messages.

@@ -17,21 +17,22 @@ package ingest
 // maxEventMillis is 9999-12-31T23:59:59.999Z.
 const maxEventMillis = 253402300799999
 
-// parseRFC3339Millis parses s as described above.
+// parseRFC3339Millis parses s as described above. It is straight-line
+// code on the fixed-width prefix: this runs once per record.
 func parseRFC3339Millis(s string) (int64, bool) {
-	if len(s) < len("2006-01-02T15:04:05Z") {
+	if len(s) < len("2006-01-02T15:04:05Z") ||
+		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return 0, false
 	}
-	if s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
-		return 0, false
-	}
-	year, ok1 := atoiN(s[0:4])
-	month, ok2 := atoiN(s[5:7])
-	day, ok3 := atoiN(s[8:10])
-	hour, ok4 := atoiN(s[11:13])
-	minute, ok5 := atoiN(s[14:16])
-	sec, ok6 := atoiN(s[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) ||
+	y1, ok1 := digits2(s[0], s[1])
+	y2, ok2 := digits2(s[2], s[3])
+	month, ok3 := digits2(s[5], s[6])
+	day, ok4 := digits2(s[8], s[9])
+	hour, ok5 := digits2(s[11], s[12])
+	minute, ok6 := digits2(s[14], s[15])
+	sec, ok7 := digits2(s[17], s[18])
+	year := y1*100 + y2
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) ||
 		month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour > 23 || minute > 59 || sec > 59 {
 		return 0, false
@@ -39,15 +40,16 @@ func parseRFC3339Millis(s string) (int64, bool) {
 	s = s[19:]
 	var ms int64
 	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
-		n := 1
+		n := 2
 		for n < len(s) && isDigit(s[n]) {
-			if n <= 3 {
-				ms = ms*10 + int64(s[n]-'0')
-			}
 			n++
 		}
-		for k := n; k <= 3; k++ { // fewer than 3 digits: scale up
-			ms *= 10
+		ms = int64(s[1]-'0') * 100 // fewer than 3 digits: scaled up
+		if n > 2 {
+			ms += int64(s[2]-'0') * 10
+		}
+		if n > 3 {
+			ms += int64(s[3] - '0')
 		}
 		s = s[n:]
 	}
@@ -55,8 +57,8 @@ func parseRFC3339Millis(s string) (int64, bool) {
 	switch {
 	case len(s) == 1 && s[0] == 'Z':
 	case len(s) == 6 && (s[0] == '+' || s[0] == '-') && s[3] == ':':
-		oh, okh := atoiN(s[1:3])
-		om, okm := atoiN(s[4:6])
+		oh, okh := digits2(s[1], s[2])
+		om, okm := digits2(s[4], s[5])
 		if !okh || !okm || oh > 23 || om > 59 {
 			return 0, false
 		}
@@ -93,17 +95,10 @@ func parseEpochMillis(b []byte) (int64, bool) {
 	return t, true
 }
 
-// atoiN parses a fixed-width run of decimal digits.
-func atoiN(s string) (int, bool) {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isDigit(c) {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
+// digits2 parses two decimal digits.
+func digits2(a, b byte) (int, bool) {
+	a, b = a-'0', b-'0' // wraps around for bytes below '0'
+	return int(a)*10 + int(b), a <= 9 && b <= 9
 }
 
 func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }

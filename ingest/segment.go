@@ -14,9 +14,9 @@ var segmentNames = fieldNames{
 	occurredAt: "timestamp", properties: "properties", traits: "traits",
 }
 
-// decodeSegment maps d.top, a scanned Segment call, into tp.
+// decodeSegment maps d.sc.top, a scanned Segment call, into tp.
 func (d *Decoder) decodeSegment(tp *scorer.Touchpoint) error {
-	t := &d.top
+	t := &d.sc.top
 	n := &segmentNames
 	call, err := d.optString(t[fType], "type", maxTypeBytes)
 	if err != nil {
@@ -82,7 +82,7 @@ func (d *Decoder) segmentContext(ctx span, tp *scorer.Touchpoint) error {
 	}
 	var group, campaign span
 	for _, m := range d.sc.members(ctx) {
-		switch string(d.keyBytes(m.key)) {
+		switch string(d.sc.keyBytes(m.key)) {
 		case "groupId":
 			group = m.val
 		case "campaign":
@@ -98,7 +98,7 @@ func (d *Decoder) segmentContext(ctx span, tp *scorer.Touchpoint) error {
 	}
 	var name, medium, source span
 	for _, m := range d.sc.members(campaign) {
-		switch string(d.keyBytes(m.key)) {
+		switch string(d.sc.keyBytes(m.key)) {
 		case "name":
 			name = m.val
 		case "medium":
