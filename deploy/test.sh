@@ -83,6 +83,20 @@ go vet ./...
 # The archiver and the benchmarks have per-OS files: keep the other side
 # building.
 GOOS=windows go vet ./...
+# The scorer's prefetch is assembly on amd64 and arm64 and plain Go
+# elsewhere: check the arm64 assembly's frame, and run the scorer's tests
+# on the plain-Go side (386 binaries run on amd64 Linux).
+GOARCH=arm64 go vet ./scorer
+if [ "$(go env GOHOSTARCH)" = amd64 ] && [ "$(go env GOHOSTOS)" = linux ]; then
+  scorer386="$(mktemp)"
+  GOARCH=386 go test -c -o "${scorer386}" ./scorer
+  if "${scorer386}" -test.run '^$' >/dev/null 2>&1; then
+    (cd scorer && "${scorer386}" -test.count=1)
+  else
+    echo "this kernel does not run 386 binaries: the scorer's plain-Go prefetch is not tested here"
+  fi
+  rm -f "${scorer386}"
+fi
 
 stage "go test (race detector, invariants, integration and interop)"
 go test -race -tags invariants -count=1 -timeout 20m ./... 2>&1 | tee /tmp/leadscore-gotest.log | grep -v '^=== \(RUN\|PAUSE\|CONT\)' || {
