@@ -6,7 +6,8 @@
 #   2. finds a real Kafka broker: KAFKA_BROKERS if set; else a testcontainers
 #      Kafka when a Docker engine answers (the Go harness starts it); else the
 #      local broker of deploy/kafka.sh, started here and stopped at the end;
-#   3. checks gofmt, runs go vet, the Go tests with -race and the invariants build tag
+#   3. checks gofmt, runs go vet (also for Windows and arm64), the scorer's tests
+#      on 386 (its plain-Go prefetch), the Go tests with -race and the invariants build tag
 #      (unit, integration and interop), and the Python tests;
 #   4. says which broker it used.
 # With CI=true a missing real broker fails the run instead of skipping the
@@ -83,19 +84,22 @@ go vet ./...
 # The archiver and the benchmarks have per-OS files: keep the other side
 # building.
 GOOS=windows go vet ./...
+
+stage "the scorer on other architectures"
 # The scorer's prefetch is assembly on amd64 and arm64 and plain Go
-# elsewhere: check the arm64 assembly's frame, and run the scorer's tests
-# on the plain-Go side (386 binaries run on amd64 Linux).
+# elsewhere: assemble and vet the arm64 side (vet checks the frames, the
+# build the instructions), and run the scorer's tests on the plain-Go side
+# (386 binaries run on amd64 Linux).
 GOARCH=arm64 go vet ./scorer
+GOARCH=arm64 go test -c -o /dev/null ./scorer
 if [ "$(go env GOHOSTARCH)" = amd64 ] && [ "$(go env GOHOSTOS)" = linux ]; then
-  scorer386="$(mktemp)"
+  scorer386="${TMPDIR:-/tmp}/leadscore-scorer-386.test" # one fixed name: nothing piles up
   GOARCH=386 go test -c -o "${scorer386}" ./scorer
   if "${scorer386}" -test.run '^$' >/dev/null 2>&1; then
     (cd scorer && "${scorer386}" -test.count=1)
   else
     echo "this kernel does not run 386 binaries: the scorer's plain-Go prefetch is not tested here"
   fi
-  rm -f "${scorer386}"
 fi
 
 stage "go test (race detector, invariants, integration and interop)"

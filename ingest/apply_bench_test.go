@@ -180,8 +180,9 @@ func BenchmarkApplySynth(b *testing.B) {
 	b.ReportMetric(float64(eng.Len()), "leads")
 }
 
-// scoreBatch scores tps (at most scorer.PrefetchBatch) as a worker does,
-// Prefetch then Apply each, and counts those scored and those qualified.
+// scoreBatch scores tps (at most scorer.PrefetchBatch), Prefetch then
+// Apply each (the engine alone, without the worker's overlap with
+// decoding), and counts those scored and those qualified.
 func scoreBatch(eng *scorer.Engine, tps []scorer.Touchpoint, now int64, res *scorer.Result) (scored, mqls int) {
 	eng.Prefetch(tps)
 	return applyBatch(eng, tps, now, res)

@@ -47,8 +47,9 @@ func (k kind) String() string {
 // span locates one JSON value in scanner.data. For a string, start and end
 // bound the content between the quotes and esc says whether it holds
 // escapes; for any other kind they bound the value's bytes. For an object
-// nested at most recordDepth deep, first and n locate its members in
-// scanner.tab.
+// nested 2 to recordDepth deep, first and n locate its members in
+// scanner.tab (the top level's members are mapped into scanner.top
+// instead, and its first and n are zero).
 //
 // A span has four 32-bit fields so that the compiler keeps spans (and
 // members, two spans) in registers and copies them field by field: with

@@ -171,9 +171,11 @@ const (
 // decoded touchpoints whose strings are fresh in the caches.
 func BenchmarkApply(b *testing.B) { benchmarkApply(b, false, benchFull) }
 
-// BenchmarkApplyPrefetch is BenchmarkApply the way the pipeline calls the
-// engine: Prefetch for the keys of each PrefetchBatch touchpoints, then
-// Apply for each. Its ratio to BenchmarkApply is what Prefetch gains.
+// BenchmarkApplyPrefetch is BenchmarkApply the way Engine.Prefetch is
+// meant to be used: Prefetch for each PrefetchBatch touchpoints, then
+// Apply for each. Its ratio to BenchmarkApply is what Prefetch gains (the
+// pipeline gains more by overlapping the walk with decoding: ingest's
+// BenchmarkDecodeApply).
 func BenchmarkApplyPrefetch(b *testing.B) { benchmarkApply(b, false, benchFullPrefetch) }
 
 // BenchmarkApplyHot is BenchmarkApply with 10k leads, each getting

@@ -183,8 +183,8 @@
 // chain of dependent misses: index cell, lead, key bytes, entries (and for
 // a heavy lead its id index). Engine.Prefetch walks those chains for a
 // batch of touchpoints level by level, so that the misses of a batch
-// overlap, and ends each chain with prefetch instructions (assembly on
-// amd64 and arm64), which do not stall the CPU. With 100k leads picked at
+// overlap, with prefetch instructions (assembly on amd64 and arm64), which
+// do not stall the CPU. With 100k leads picked at
 // random this more than halves the time per event (BenchmarkApply against
 // BenchmarkApplyPrefetch). The pipeline goes further with a Prefetcher:
 // it decodes a group of 16 records while the previous group's chains are

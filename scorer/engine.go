@@ -105,6 +105,7 @@ type Engine struct {
 
 	enc   []byte // scratch for AppendDirty
 	idBuf []byte // scratch for MQL ids
+	sink  uint64 // keeps what the plain-Go prefetch loads (prefetch_other.go)
 }
 
 // undoRec undoes the changes to one lead: remove it if created, else put

@@ -224,10 +224,10 @@ const PrefetchBatch = 16
 // it points to), each about a memory latency. Apply cannot overlap them,
 // but for a batch of touchpoints they are independent: Prefetch walks the
 // chains of PrefetchBatch touchpoints at once, one level at a time, so
-// that each level's loads are in flight together. The last loads of each
-// chain are prefetch instructions (prefetch): they do not hold up the
-// instructions after them, so the next level starts while they are in
-// flight.
+// that each level's loads are in flight together. Each level's targets
+// are prefetched with prefetch instructions (prefetch), which do not hold
+// up the instructions after them; the next level loads from those lines
+// only the pointers it needs.
 //
 // Prefetch runs the levels back to back; a Prefetcher lets the caller do
 // other work between them, which hides more of the latency.
@@ -279,13 +279,14 @@ func (p *Prefetcher) Step() bool {
 	tps := p.tps
 	n := len(tps)
 	hs, ls := &p.hs, &p.ls
+	var acc uint64
 	switch p.level {
 	case 0:
 		// Level 1: the home cells.
 		for i := range tps {
 			h := x.hash(tps[i].Lead())
 			hs[i] = h
-			prefetch(unsafe.Pointer(&x.cells[h>>x.shift]))
+			acc += prefetch(unsafe.Pointer(&x.cells[h>>x.shift]))
 		}
 	case 1:
 		// Level 2: the lead of the first cell with a matching tag: every
@@ -303,7 +304,7 @@ func (p *Prefetcher) Step() bool {
 				if c>>32 == h>>32 {
 					l := &e.leads[int32(uint32(c))-1]
 					ls[i] = l
-					prefetchLines(unsafe.Pointer(l), unsafe.Sizeof(*l))
+					acc += prefetchLines(unsafe.Pointer(l), unsafe.Sizeof(*l))
 					break
 				}
 			}
@@ -317,23 +318,23 @@ func (p *Prefetcher) Step() bool {
 				continue
 			}
 			if len(l.key) > 0 {
-				prefetchLines(unsafe.Pointer(unsafe.StringData(l.key)), uintptr(len(l.key)))
+				acc += prefetchLines(unsafe.Pointer(unsafe.StringData(l.key)), uintptr(len(l.key)))
 			}
 			// Compared with the touchpoint's, when it has them.
 			if len(l.account) > 0 && tps[i].AccountID != "" {
-				prefetch(unsafe.Pointer(unsafe.StringData(l.account)))
+				acc += prefetch(unsafe.Pointer(unsafe.StringData(l.account)))
 			}
 			if len(l.anon) > 0 && tps[i].AnonymousID != "" {
-				prefetch(unsafe.Pointer(unsafe.StringData(l.anon)))
+				acc += prefetch(unsafe.Pointer(unsafe.StringData(l.anon)))
 			}
 			if len(l.traits) > 0 && len(tps[i].Traits) > 0 {
-				prefetch(unsafe.Pointer(&l.traits[0]))
+				acc += prefetch(unsafe.Pointer(&l.traits[0]))
 			}
 			if from := max(len(l.ent)-int(l.nGroups)-int(l.nCaps)-1, 0); from < len(l.ent) {
-				prefetchLines(unsafe.Pointer(&l.ent[from]), uintptr(len(l.ent)-from)*unsafe.Sizeof(entry{}))
+				acc += prefetchLines(unsafe.Pointer(&l.ent[from]), uintptr(len(l.ent)-from)*unsafe.Sizeof(entry{}))
 			}
 			if l.ids != nil {
-				prefetch(unsafe.Pointer(l.ids))
+				acc += prefetch(unsafe.Pointer(l.ids))
 			}
 		}
 	case 3:
@@ -346,10 +347,10 @@ func (p *Prefetcher) Step() bool {
 			hs[i] = 0
 			if l.ids != nil {
 				hs[i] = hashID(tps[i].EventID)
-				prefetch(unsafe.Pointer(&l.ids.cells[mixID(hs[i])>>l.ids.shift]))
+				acc += prefetch(unsafe.Pointer(&l.ids.cells[mixID(hs[i])>>l.ids.shift]))
 			}
 			if len(l.traits) > 0 && len(tps[i].Traits) > 0 && len(l.traits[0].v) > 0 {
-				prefetch(unsafe.Pointer(unsafe.StringData(l.traits[0].v)))
+				acc += prefetch(unsafe.Pointer(unsafe.StringData(l.traits[0].v)))
 			}
 		}
 	case 4:
@@ -357,11 +358,12 @@ func (p *Prefetcher) Step() bool {
 		for i, l := range ls[:n] {
 			if l != nil && l.ids != nil {
 				if c := l.ids.cells[mixID(hs[i])>>l.ids.shift]; c != 0 && int(c) <= len(l.ent) {
-					prefetch(unsafe.Pointer(&l.ent[c-1]))
+					acc += prefetch(unsafe.Pointer(&l.ent[c-1]))
 				}
 			}
 		}
 	}
+	e.sink += acc
 	p.level++
 	if p.level == prefetchLevels {
 		p.e, p.tps = nil, nil
@@ -380,27 +382,29 @@ func (p *Prefetcher) Finish() {
 // prefetchSlots brings into the caches all that encoding the leads in slots
 // reads (at most PrefetchBatch of them), level by level as Prefetch does.
 func (e *Engine) prefetchSlots(slots []int32) {
+	var acc uint64
 	for _, slot := range slots {
 		l := &e.leads[slot]
-		prefetchLines(unsafe.Pointer(l), unsafe.Sizeof(*l))
+		acc += prefetchLines(unsafe.Pointer(l), unsafe.Sizeof(*l))
 	}
 	for _, slot := range slots {
 		l := &e.leads[slot]
 		if len(l.ent) > 0 {
-			prefetchLines(unsafe.Pointer(&l.ent[0]), uintptr(len(l.ent))*unsafe.Sizeof(entry{}))
+			acc += prefetchLines(unsafe.Pointer(&l.ent[0]), uintptr(len(l.ent))*unsafe.Sizeof(entry{}))
 		}
 		if len(l.traits) > 0 {
-			prefetchLines(unsafe.Pointer(&l.traits[0]), uintptr(len(l.traits))*unsafe.Sizeof(traitVal{}))
+			acc += prefetchLines(unsafe.Pointer(&l.traits[0]), uintptr(len(l.traits))*unsafe.Sizeof(traitVal{}))
 		}
 		for _, str := range [...]string{l.key, l.anon, l.account} {
 			if len(str) > 0 {
-				prefetch(unsafe.Pointer(unsafe.StringData(str)))
+				acc += prefetch(unsafe.Pointer(unsafe.StringData(str)))
 			}
 		}
 	}
 	for _, slot := range slots {
 		if l := &e.leads[slot]; len(l.traits) > 0 && len(l.traits[0].v) > 0 {
-			prefetch(unsafe.Pointer(unsafe.StringData(l.traits[0].v)))
+			acc += prefetch(unsafe.Pointer(unsafe.StringData(l.traits[0].v)))
 		}
 	}
+	e.sink += acc
 }

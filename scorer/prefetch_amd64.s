@@ -1,14 +1,15 @@
 #include "textflag.h"
 
-// func prefetch(p unsafe.Pointer)
-TEXT ·prefetch(SB), NOSPLIT|NOFRAME, $0-8
+// func prefetch(p unsafe.Pointer) uint64
+TEXT ·prefetch(SB), NOSPLIT|NOFRAME, $0-16
 	MOVQ p+0(FP), AX
 	PREFETCHT0 (AX)
+	MOVQ $0, ret+8(FP)
 	RET
 
-// func prefetchLines(p unsafe.Pointer, n uintptr)
+// func prefetchLines(p unsafe.Pointer, n uintptr) uint64
 // Prefetches every cache line of [p, p+n), n > 0.
-TEXT ·prefetchLines(SB), NOSPLIT|NOFRAME, $0-16
+TEXT ·prefetchLines(SB), NOSPLIT|NOFRAME, $0-24
 	MOVQ p+0(FP), AX
 	MOVQ n+8(FP), CX
 	LEAQ -1(AX)(CX*1), CX // last byte
@@ -19,4 +20,5 @@ loop:
 	ADDQ $64, AX
 	CMPQ AX, CX
 	JLS loop
+	MOVQ $0, ret+16(FP)
 	RET

@@ -1,13 +1,14 @@
 #include "textflag.h"
 
-// func prefetch(p unsafe.Pointer)
-TEXT ·prefetch(SB), NOSPLIT|NOFRAME, $0-8
+// func prefetch(p unsafe.Pointer) uint64
+TEXT ·prefetch(SB), NOSPLIT|NOFRAME, $0-16
 	MOVD p+0(FP), R0
 	PRFM (R0), PLDL1KEEP
+	MOVD ZR, ret+8(FP)
 	RET
 
-// func prefetchLines(p unsafe.Pointer, n uintptr)
-TEXT ·prefetchLines(SB), NOSPLIT|NOFRAME, $0-16
+// func prefetchLines(p unsafe.Pointer, n uintptr) uint64
+TEXT ·prefetchLines(SB), NOSPLIT|NOFRAME, $0-24
 	MOVD p+0(FP), R0
 	MOVD n+8(FP), R1
 	ADD  R0, R1, R1
@@ -19,4 +20,5 @@ loop:
 	ADD  $64, R0, R0
 	CMP  R1, R0
 	BLS  loop
+	MOVD ZR, ret+16(FP)
 	RET

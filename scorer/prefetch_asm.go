@@ -9,11 +9,13 @@ import "unsafe"
 // the instructions after it while the line is on its way, and never
 // faults. Assembly, because Go has no prefetch intrinsic for user code;
 // the call costs a couple of nanoseconds, far less than the miss it hides.
+// It returns 0; the plain-Go version (prefetch_other.go) returns what it
+// loaded, for the caller to keep.
 //
 //go:noescape
-func prefetch(p unsafe.Pointer)
+func prefetch(p unsafe.Pointer) uint64
 
 // prefetchLines is prefetch for every cache line of the n > 0 bytes at p.
 //
 //go:noescape
-func prefetchLines(p unsafe.Pointer, n uintptr)
+func prefetchLines(p unsafe.Pointer, n uintptr) uint64

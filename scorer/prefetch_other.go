@@ -4,16 +4,15 @@ package scorer
 
 import "unsafe"
 
-// prefetchSink keeps the loads that stand in for prefetch instructions on
-// architectures without the assembly versions.
-var prefetchSink uint64
-
-// prefetch loads the byte at p: it waits for the line, unlike the
-// assembly versions, but still overlaps the misses of a batch.
-func prefetch(p unsafe.Pointer) { prefetchSink += uint64(*(*byte)(p)) }
+// prefetch loads the byte at p and returns it, for the caller to keep
+// (Engine.sink) so that the load is not optimized away: it waits for the
+// line, unlike the assembly versions, but still overlaps the misses of a
+// batch. Each engine keeps its own sum: a shared one would be written by
+// every partition's worker at once.
+func prefetch(p unsafe.Pointer) uint64 { return uint64(*(*byte)(p)) }
 
 // prefetchLines is prefetch for every cache line of the n > 0 bytes at p.
-func prefetchLines(p unsafe.Pointer, n uintptr) { prefetchSink += lines(p, n) }
+func prefetchLines(p unsafe.Pointer, n uintptr) uint64 { return lines(p, n) }
 
 // lines loads a byte of every cache line of the n > 0 bytes at p.
 func lines(p unsafe.Pointer, n uintptr) uint64 {
