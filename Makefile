@@ -45,7 +45,7 @@ bench: ## Go benchmarks of the hot paths (scorer, decoders, archive rows)
 
 .PHONY: fuzz
 fuzz: ## fuzz every decoder for FUZZTIME each (default 60s)
-	for f in FuzzDecodeJSON FuzzDecodeSegment FuzzDecodeCloudEvents; do \
+	for f in FuzzDecodeJSON FuzzDecodeSegment FuzzDecodeCloudEvents FuzzParseRFC3339Millis; do \
 	  $(GO) test ./ingest -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-60s} || exit 1; done
 	$(GO) test ./scorer -run '^$$' -fuzz '^FuzzRestore$$' -fuzztime $${FUZZTIME:-60s}
 	$(GO) test ./models -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $${FUZZTIME:-60s}
