@@ -103,15 +103,16 @@ type Engine struct {
 	undoRec []undoRec // one per dirty slot
 	undoEnt []entry   // the leads' groups and caps before their first change, and dropped ids
 
-	enc   []byte // scratch for AppendDirty
+	enc      []byte     // scratch for AppendDirty
+	traitBuf []traitVal // scratch for setTraits and decodeState
 	idBuf []byte // scratch for MQL ids
 	sink  uint64 // keeps what the plain-Go prefetch loads (prefetch_other.go)
 }
 
 // undoRec undoes the changes to one lead: remove it if created, else put
 // back old with its groups and cap usage from undoEnt[entOff:entEnd] and
-// the seenLen event ids it had (Engine.oldIDs). Its traits slice was left
-// alone (lead.ownTraits).
+// the seenLen event ids it had (Engine.oldIDs). Its strings were left
+// alone (they are replaced, never changed in place).
 //
 // The ids are not copied on the first change: until some are dropped they
 // only grow at the end, so the first seenLen are the old ones. The first
@@ -325,11 +326,15 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 	l := &e.leads[slot]
 
 	// Identity.
-	if tp.AnonymousID != "" && tp.AnonymousID != l.anon {
-		l.anon = strings.Clone(tp.AnonymousID)
-	}
-	if tp.AccountID != "" && tp.AccountID != l.account {
-		l.account = strings.Clone(tp.AccountID)
+	if anon, account := l.anon(), l.account(); tp.AnonymousID != "" && tp.AnonymousID != anon ||
+		tp.AccountID != "" && tp.AccountID != account {
+		if tp.AnonymousID != "" {
+			anon = tp.AnonymousID
+		}
+		if tp.AccountID != "" {
+			account = tp.AccountID
+		}
+		l.strs = l.withIdentity(anon, account) // copies
 	}
 
 	// Rearm, judged on the engagement before this touchpoint.
@@ -401,9 +406,9 @@ func (e *Engine) fillMQL(l *lead, tp *Touchpoint, res *Result) {
 	th := &e.m.Thresholds
 	// LeadID is the key the lead is scored under: its lead id, or its
 	// anonymous id while it has none (the MQL topic is keyed by it).
-	m.LeadID = l.key
-	m.AnonymousID = l.anon
-	m.AccountID = l.account
+	m.LeadID = l.key()
+	m.AnonymousID = l.anon()
+	m.AccountID = l.account()
 	m.Sequence = int(l.seq)
 	m.QualifiedAt = time.UnixMilli(tp.OccurredAt).UTC()
 	m.TriggerEventID = strings.Clone(tp.EventID)
@@ -416,7 +421,7 @@ func (e *Engine) fillMQL(l *lead, tp *Touchpoint, res *Result) {
 		CooldownSeconds: th.Cooldown.Seconds(),
 	}
 	m.Model = ModelRef{Name: e.m.Name, Version: e.m.Version}
-	m.MQLID = e.mqlID(l.key, l.seq, tp.EventID)
+	m.MQLID = e.mqlID(m.LeadID, l.seq, tp.EventID)
 	m.Contributors = e.contributors(l, m.Contributors[:0])
 }
 
@@ -555,21 +560,36 @@ func smallestNamed(gs []entry) int {
 }
 
 // setTraits stores (copies) the traits some fit rule references and
-// reports whether a stored value changed.
+// reports whether a stored value changed. A change packs new strings for
+// the lead.
 func (e *Engine) setTraits(l *lead, traits []Attr) bool {
-	changed := false
+	var cur []traitVal // the lead's traits, read on the first known one
+	changed, read := false, false
 	for i := range traits {
 		ti, ok := e.traitIndex.get(traits[i].Key)
 		if !ok {
 			continue
 		}
-		if l.setTrait(uint16(ti), traits[i].Value) {
-			changed = true
+		if !read {
+			cur, read = l.traits(e.traitBuf[:0]), true
 		}
+		idx, v := uint16(ti), traits[i].Value
+		j := slices.IndexFunc(cur, func(t traitVal) bool { return t.idx == idx })
+		switch {
+		case j < 0:
+			cur = append(cur, traitVal{idx: idx, v: v})
+		case cur[j].v != v:
+			cur[j].v = v
+		default:
+			continue
+		}
+		changed = true
 	}
 	if changed {
-		l.packTraits() // copies the new values out of traits
+		l.strs = packStrs(l.key(), l.anon(), l.account(), cur) // copies the values out of traits
 	}
+	clear(cur)
+	e.traitBuf = cur[:0]
 	return changed
 }
 

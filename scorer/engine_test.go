@@ -782,7 +782,7 @@ func TestApplyCopiesStrings(t *testing.T) {
 		buf[i] = '#'
 	}
 	l := &e.leads[e.slotOf("lead-1")]
-	if l == nil || l.key != "lead-1" || l.account != "acme" || l.anon != "cookie" || l.traits[0].v != "VP" {
+	if v, _ := l.trait(traitOf(t, e, "title")); l.key() != "lead-1" || l.account() != "acme" || l.anon() != "cookie" || v != "VP" {
 		t.Fatalf("engine kept strings aliasing the caller's buffer: %+v", l)
 	}
 	if r := apply(e, ev("lead-1", "evt-1", "page_view", t0)); r.Outcome != Duplicate {

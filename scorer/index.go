@@ -50,7 +50,7 @@ func (x *leadIndex) find(h uint64, key string, leads []lead) (int32, bool) {
 		}
 		if c>>32 == tag {
 			slot := int32(uint32(c)) - 1
-			if leads[slot].key == key {
+			if leads[slot].key() == key {
 				return slot, true
 			}
 		}
@@ -310,25 +310,23 @@ func (p *Prefetcher) Step() bool {
 			}
 		}
 	case 2:
-		// Level 3: the key's bytes (compared by find); the last id, where
-		// the next one goes, and the groups and caps after it; for a heavy
-		// lead, the header of its id index.
+		// Level 3: the strings (the key, compared by find, and the
+		// identity and traits compared with the touchpoint's, when it has
+		// them); the last id, where the next one goes, and the groups and
+		// caps after it; for a heavy lead, the header of its id index.
 		for i, l := range ls[:n] {
 			if l == nil {
 				continue
 			}
-			if len(l.key) > 0 {
-				acc += prefetchLines(unsafe.Pointer(unsafe.StringData(l.key)), uintptr(len(l.key)))
-			}
-			// Compared with the touchpoint's, when it has them.
-			if len(l.account) > 0 && tps[i].AccountID != "" {
-				acc += prefetch(unsafe.Pointer(unsafe.StringData(l.account)))
-			}
-			if len(l.anon) > 0 && tps[i].AnonymousID != "" {
-				acc += prefetch(unsafe.Pointer(unsafe.StringData(l.anon)))
-			}
-			if len(l.traits) > 0 && len(tps[i].Traits) > 0 {
-				acc += prefetch(unsafe.Pointer(&l.traits[0]))
+			if s := l.strs; len(s) > 0 {
+				// Not reading the lengths, which would wait for the line:
+				// two lines hold the identity of almost every lead, four
+				// its traits too.
+				m := min(len(s), 2*64)
+				if len(tps[i].Traits) > 0 {
+					m = min(len(s), 4*64)
+				}
+				acc += prefetchLines(unsafe.Pointer(unsafe.StringData(s)), uintptr(m))
 			}
 			if from := max(len(l.ent)-int(l.nGroups)-int(l.nCaps)-1, 0); from < len(l.ent) {
 				acc += prefetchLines(unsafe.Pointer(&l.ent[from]), uintptr(len(l.ent)-from)*unsafe.Sizeof(entry{}))
@@ -339,7 +337,7 @@ func (p *Prefetcher) Step() bool {
 		}
 	case 3:
 		// Level 4: for a heavy lead, the cell of its id index this event id
-		// probes first; the trait values (one string).
+		// probes first.
 		for i, l := range ls[:n] {
 			if l == nil {
 				continue
@@ -348,9 +346,6 @@ func (p *Prefetcher) Step() bool {
 			if l.ids != nil {
 				hs[i] = hashID(tps[i].EventID)
 				acc += prefetch(unsafe.Pointer(&l.ids.cells[mixID(hs[i])>>l.ids.shift]))
-			}
-			if len(l.traits) > 0 && len(tps[i].Traits) > 0 && len(l.traits[0].v) > 0 {
-				acc += prefetch(unsafe.Pointer(unsafe.StringData(l.traits[0].v)))
 			}
 		}
 	case 4:
@@ -392,18 +387,8 @@ func (e *Engine) prefetchSlots(slots []int32) {
 		if len(l.ent) > 0 {
 			acc += prefetchLines(unsafe.Pointer(&l.ent[0]), uintptr(len(l.ent))*unsafe.Sizeof(entry{}))
 		}
-		if len(l.traits) > 0 {
-			acc += prefetchLines(unsafe.Pointer(&l.traits[0]), uintptr(len(l.traits))*unsafe.Sizeof(traitVal{}))
-		}
-		for _, str := range [...]string{l.key, l.anon, l.account} {
-			if len(str) > 0 {
-				acc += prefetch(unsafe.Pointer(unsafe.StringData(str)))
-			}
-		}
-	}
-	for _, slot := range slots {
-		if l := &e.leads[slot]; len(l.traits) > 0 && len(l.traits[0].v) > 0 {
-			acc += prefetch(unsafe.Pointer(unsafe.StringData(l.traits[0].v)))
+		if len(l.strs) > 0 {
+			acc += prefetchLines(unsafe.Pointer(unsafe.StringData(l.strs)), uintptr(len(l.strs)))
 		}
 	}
 	e.sink += acc

@@ -26,7 +26,7 @@ func (e *Engine) keys() map[string]int32 {
 	for _, c := range e.index.cells {
 		if c != 0 {
 			slot := int32(uint32(c)) - 1
-			out[e.leads[slot].key] = slot
+			out[e.leads[slot].key()] = slot
 		}
 	}
 	return out
@@ -50,7 +50,7 @@ func checkIndex(t *testing.T, e *Engine) {
 			}
 		}
 		slot := int32(uint32(c)) - 1
-		key := e.leads[slot].key
+		key := e.leads[slot].key()
 		if got, ok := e.lookup(key); !ok || got != slot {
 			t.Fatalf("lookup(%q) = %d %v, want %d", key, got, ok, slot)
 		}
@@ -111,11 +111,11 @@ func TestLeadIndexCollidingTags(t *testing.T) {
 	const h = 0xdeadbeef_00000000
 	keys := []string{"a", "b", "c", "d", "e", "f"}
 	for _, k := range keys {
-		e.alloc(k, h)
+		e.alloc(packStrs(k, "", "", nil), h)
 	}
 	find := func(k string) (int32, bool) { return e.index.find(h, k, e.leads) }
 	for _, k := range keys {
-		if slot, ok := find(k); !ok || e.leads[slot].key != k {
+		if slot, ok := find(k); !ok || e.leads[slot].key() != k {
 			t.Fatalf("find(%q) = %d %v", k, slot, ok)
 		}
 	}

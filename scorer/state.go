@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
+	"unsafe"
 )
 
 // ErrBadState is wrapped by the error Restore returns for a state record
@@ -31,21 +31,20 @@ const (
 	flagArmed  = 1 << 0
 	flagLeadID = 1 << 1 // the key is a lead id, not an anonymous id
 	flagsState = flagArmed | flagLeadID
-	// flagOwnTraits: the traits slice was copied since the lead's first
-	// change in the transaction (or the lead is new), so it may be changed
-	// in place; before, it is shared with the undo record.
-	flagOwnTraits = 1 << 6
 )
 
-// lead is the state of one lead. Its variable parts live in two short
-// owned slices: ent holds the remembered event ids, then the contributor
-// groups, then the cap usage, all 16-byte entries in one allocation so that
-// applying a touchpoint touches few cache lines. The ids come first because
-// they are many and only grow at their end: adding an id, a group or a
-// day's cap usage moves at most the few groups and caps after it, never the
-// ids. The fields every Apply
-// reads come first (the first 64 bytes hold ent, bloom, eRef, tRef and the
-// counts); those only some touchpoints need come last.
+// lead is the state of one lead: 128 bytes, so that in the engine's table
+// (a large allocation, page-aligned) each lead is exactly two cache lines.
+// Its variable parts live in two owned allocations:
+//
+//   - ent holds the remembered event ids, then the contributor groups,
+//     then the cap usage, all 16-byte entries in one allocation so that
+//     applying a touchpoint touches few cache lines. The ids come first
+//     because they are many and only grow at their end: adding an id, a
+//     group or a day's cap usage moves at most the few groups and caps
+//     after it, never the ids.
+//   - strs packs the key, the anonymous id, the account id and the traits
+//     (see strs.go), and is replaced, never changed in place.
 type lead struct {
 	ent     []entry
 	bloom   idBloom // of the event ids (derived, not encoded)
@@ -55,16 +54,14 @@ type lead struct {
 	nGroups uint8  // ent[nIDs():nIDs()+nGroups] are groups
 	nCaps   uint16 // the last nCaps of ent are cap usage
 	undo    int32  // dirty: 1 + index of its record in Engine.undoRec; 0: clean
-	key     string // index key: the lead id, or the anonymous id
 	idMin   int64  // smallest event time of the event ids (derived, not encoded)
 	fit     float64
 	ids     *idSet // index of the event ids of a heavy lead (derived), or nil
 	lastMQL int64  // event time of the last MQL
 	seq     uint32 // MQLs emitted
 	capMin  int32  // smallest day of the cap usage, when there is some (derived)
-	anon    string
-	account string
-	traits  []traitVal
+	strs    string // key, anonymous id, account id, traits (strs.go)
+	_       [8]byte
 }
 
 // entry is a contributor group (k: group key id; v: points bits, decayed to
@@ -91,11 +88,6 @@ func (l *lead) seenIDs() []entry { return l.ent[:l.nIDs()] }
 func (l *lead) groups() []entry  { b := l.nIDs(); return l.ent[b : b+int(l.nGroups)] }
 func (l *lead) caps() []entry    { return l.ent[len(l.ent)-int(l.nCaps):] }
 func (l *lead) head() []entry    { return l.ent[l.nIDs():] } // groups and caps
-
-type traitVal struct {
-	idx uint16 // index into Engine.traitNames
-	v   string
-}
 
 // capped charges pts (> 0) against rule's cap for day and returns the part
 // that fits.
@@ -145,74 +137,16 @@ func (l *lead) dropCaps(minDay int64) {
 	l.nCaps = uint16(n - lo)
 }
 
-func (l *lead) trait(idx uint16) (string, bool) {
-	for i := range l.traits {
-		if l.traits[i].idx == idx {
-			return l.traits[i].v, true
-		}
-	}
-	return "", false
-}
-
-// setTrait stores v and reports whether the value changed. v is stored as
-// is, not copied: the caller must call packTraits after a change.
-func (l *lead) setTrait(idx uint16, v string) bool {
-	for i := range l.traits {
-		if l.traits[i].idx == idx {
-			if l.traits[i].v == v {
-				return false
-			}
-			l.ownTraits()
-			l.traits[i].v = v
-			return true
-		}
-	}
-	l.ownTraits()
-	l.traits = append(l.traits, traitVal{idx: idx, v: v})
-	return true
-}
-
-// packTraits copies the trait values into one new string that they all
-// point into: a lead's values are compared on every touchpoint with traits
-// and then sit in one or two cache lines instead of one allocation each.
-func (l *lead) packTraits() {
-	n := 0
-	for _, t := range l.traits {
-		n += len(t.v)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, t := range l.traits {
-		b.WriteString(t.v)
-	}
-	all := b.String()
-	for i := range l.traits {
-		m := len(l.traits[i].v)
-		l.traits[i].v, all = all[:m], all[m:]
-	}
-}
-
-// ownTraits copies the traits slice on its first change in a transaction:
-// the undo record keeps the slice as it was instead of a copy made on every
-// lead's first change, although few touchpoints change a trait.
-func (l *lead) ownTraits() {
-	if l.flags&flagOwnTraits != 0 {
-		return
-	}
-	l.traits = append(make([]traitVal, 0, len(l.traits)+1), l.traits...)
-	l.flags |= flagOwnTraits
-}
-
 // create adds a new lead for tp at event time t, marks it dirty as created
 // and returns its slot.
 func (e *Engine) create(tp *Touchpoint, kh uint64, t int64) int32 {
-	slot := e.alloc(strings.Clone(tp.Lead()), kh)
+	slot := e.alloc(packStrs(tp.Lead(), "", "", nil), kh)
 	l := &e.leads[slot]
 	l.tRef = t
 	// Room for the first touchpoint's id, group and cap usage and one
 	// more: one allocation where appending one by one makes three.
 	l.ent = make([]entry, 0, 4)
-	l.flags = flagArmed | flagOwnTraits
+	l.flags = flagArmed
 	if tp.LeadID != "" {
 		l.flags |= flagLeadID
 	}
@@ -255,9 +189,9 @@ func (e *Engine) Trim() {
 	e.leads = t
 }
 
-// alloc takes a slot for a new lead with the given (owned) key, whose
-// index hash is kh.
-func (e *Engine) alloc(key string, kh uint64) int32 {
+// alloc takes a slot for a new lead with the given strs (see strs.go),
+// whose key's index hash is kh.
+func (e *Engine) alloc(strs string, kh uint64) int32 {
 	var slot int32
 	if n := len(e.free); n > 0 {
 		slot = e.free[n-1]
@@ -269,7 +203,7 @@ func (e *Engine) alloc(key string, kh uint64) int32 {
 		slot = int32(len(e.leads))
 		e.leads = append(e.leads, lead{})
 	}
-	e.leads[slot] = lead{key: key}
+	e.leads[slot] = lead{strs: strs}
 	e.index.insert(kh, slot)
 	e.n++
 	return slot
@@ -277,7 +211,7 @@ func (e *Engine) alloc(key string, kh uint64) int32 {
 
 // remove forgets the lead in slot.
 func (e *Engine) remove(slot int32) {
-	e.index.remove(e.index.hash(e.leads[slot].key), slot)
+	e.index.remove(e.index.hash(e.leads[slot].key()), slot)
 	e.leads[slot] = lead{}
 	e.free = append(e.free, slot)
 	e.n--
@@ -285,8 +219,8 @@ func (e *Engine) remove(slot int32) {
 
 // touch records the state of an existing lead before its first change in
 // the transaction: a copy of the struct and of its contributor groups and
-// cap usage. The remembered event ids are not copied (see undoRec), nor is
-// the traits slice: the lead copies it before changing it (ownTraits).
+// cap usage. The remembered event ids are not copied (see undoRec), nor are
+// the strings: they are replaced, never changed in place.
 func (e *Engine) touch(slot int32) {
 	l := &e.leads[slot]
 	if l.undo != 0 {
@@ -300,7 +234,6 @@ func (e *Engine) touch(slot int32) {
 	r.slot, r.entOff, r.entEnd = slot, off, int32(len(e.undoEnt))
 	r.seenLen, r.dropOff, r.dropEnd, r.seenOff = int32(l.nIDs()), -1, -1, -1
 	r.old = *l
-	l.flags &^= flagOwnTraits
 	l.undo = int32(len(e.undoRec))
 	e.txn = append(e.txn, slot)
 }
@@ -368,7 +301,7 @@ func (e *Engine) AppendDirty(fn func(lead string, state []byte)) {
 		}
 		l := &e.leads[slot]
 		e.enc = e.appendState(l, e.enc[:0])
-		fn(l.key, e.enc)
+		fn(l.key(), e.enc)
 	}
 }
 
@@ -391,10 +324,9 @@ func (e *Engine) Rollback() {
 		cur := &e.leads[r.slot]
 		head := e.undoEnt[r.entOff:r.entEnd]
 		old := r.old
-		old.flags &^= flagOwnTraits
 		old.ent = e.oldIDs(r, cur, make([]entry, 0, int(r.seenLen)+len(head)))
 		old.ent = append(old.ent, head...)
-		// The id index was changed in place since; the traits were not.
+		// The id index was changed in place since; the strings were not.
 		old.rebuildIDs()
 		e.leads[r.slot] = old
 	}
@@ -430,13 +362,12 @@ func (e *Engine) Restore(key string, state []byte) error {
 		return nil
 	}
 	var l lead
-	if err := e.decodeState(state, &l); err != nil {
+	if err := e.decodeState(key, state, &l); err != nil {
 		return fmt.Errorf("scorer: restore %q: %w", key, err)
 	}
 	if !known {
-		slot = e.alloc(strings.Clone(key), kh)
+		slot = e.alloc(l.strs, kh)
 	}
-	l.key = e.leads[slot].key
 	e.leads[slot] = l
 	return nil
 }
@@ -455,8 +386,8 @@ func (e *Engine) EncodeLead(key string, dst []byte) ([]byte, bool) {
 func (e *Engine) appendState(l *lead, b []byte) []byte {
 	b = append(b, stateVersion)
 	b = binary.AppendUvarint(b, uint64(l.flags&flagsState))
-	b = appendString(b, l.anon)
-	b = appendString(b, l.account)
+	b = appendString(b, l.anon())
+	b = appendString(b, l.account())
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(l.eRef))
 	b = binary.AppendVarint(b, l.tRef)
 	b = binary.AppendVarint(b, l.lastMQL)
@@ -483,10 +414,15 @@ func (e *Engine) appendState(l *lead, b []byte) []byte {
 		b = appendString(b, k.campaign)
 		b = binary.LittleEndian.AppendUint64(b, g.v)
 	}
-	b = binary.AppendUvarint(b, uint64(len(l.traits)))
-	for _, t := range l.traits {
-		b = appendString(b, e.traitNames[t.idx])
-		b = appendString(b, t.v)
+	sec, n := l.traitSection()
+	b = binary.AppendUvarint(b, uint64(n))
+	off := n * strsCell
+	for i := range n {
+		c := i * strsCell
+		m := u32At(sec, c+4)
+		b = appendString(b, e.traitNames[uint16(sec[c])|uint16(sec[c+1])<<8])
+		b = appendString(b, sec[off:off+m])
+		off += m
 	}
 	return b
 }
@@ -496,9 +432,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// decodeState decodes b into l (whose key is left alone), dropping cap
-// usage of rules and traits the model does not know, and recomputes fit.
-func (e *Engine) decodeState(b []byte, l *lead) error {
+// decodeState decodes b, the state of the lead with the given key, into l,
+// dropping cap usage of rules and traits the model does not know, and
+// recomputes fit.
+func (e *Engine) decodeState(key string, b []byte, l *lead) error {
 	r := reader{b: b}
 	if len(b) == 0 || b[0] != stateVersion {
 		return fmt.Errorf("%w: unknown format version", ErrBadState)
@@ -509,8 +446,8 @@ func (e *Engine) decodeState(b []byte, l *lead) error {
 		r.fail("unknown flags")
 	}
 	l.flags = uint8(flags & flagsState)
-	l.anon = r.str("anonymous id")
-	l.account = r.str("account id")
+	anon := r.bytes("anonymous id")
+	account := r.bytes("account id")
 	l.eRef = r.f64("engagement")
 	l.tRef = r.varint("reference time")
 	l.lastMQL = r.varint("last MQL time")
@@ -570,7 +507,7 @@ func (e *Engine) decodeState(b []byte, l *lead) error {
 	l.rebuildIDs()
 
 	n = r.count("traits", maxTraits, 2)
-	l.traits = nil
+	traits := e.traitBuf[:0]
 	for range n {
 		name, v := r.bytes("trait name"), r.bytes("trait value")
 		if r.err != nil {
@@ -578,14 +515,18 @@ func (e *Engine) decodeState(b []byte, l *lead) error {
 		}
 		if ti, ok := e.traitIndex.get(string(name)); ok {
 			idx := uint16(ti)
-			if _, dup := l.trait(idx); dup {
+			if slices.ContainsFunc(traits, func(t traitVal) bool { return t.idx == idx }) {
 				r.fail("duplicate trait")
 				break
 			}
-			l.traits = append(l.traits, traitVal{idx: idx, v: string(v)})
+			// Aliases b: packStrs copies it.
+			traits = append(traits, traitVal{idx: idx, v: unsafe.String(unsafe.SliceData(v), len(v))})
 		}
 	}
-	l.packTraits()
+	l.strs = packStrs(key, unsafe.String(unsafe.SliceData(anon), len(anon)),
+		unsafe.String(unsafe.SliceData(account), len(account)), traits)
+	clear(traits)
+	e.traitBuf = traits[:0]
 	if r.err == nil && len(r.b) > 0 {
 		r.fail("trailing bytes")
 	}

@@ -76,8 +76,8 @@ func checkInvariants(t *testing.T, e *Engine) {
 	for key, slot := range e.keys() {
 		l := &e.leads[slot]
 		n++
-		if l.key != key {
-			t.Fatalf("%s: slot holds %q", key, l.key)
+		if l.key() != key {
+			t.Fatalf("%s: slot holds %q", key, l.key())
 		}
 		if ids := l.seenIDs(); len(ids) > 0 {
 			lo := ids[0].time()
@@ -308,8 +308,8 @@ func TestStateSurvivesModelChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := &e2.leads[e2.slotOf("a")]
-	if len(l.caps()) != 0 || len(l.seenIDs()) != 1 || len(l.traits) != 1 || l.fit != 5 {
-		t.Fatalf("caps %v traits %v fit %v", l.caps(), l.traits, l.fit)
+	if len(l.caps()) != 0 || len(l.seenIDs()) != 1 || l.nTraits() != 1 || l.fit != 5 {
+		t.Fatalf("caps %v traits %v fit %v", l.caps(), l.traits(nil), l.fit)
 	}
 }
 
