@@ -1,12 +1,15 @@
 package ingest
 
 import (
+	"errors"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/bench/synth"
+	"github.com/leadscore/leadscore/internal/hugepages"
 	"github.com/leadscore/leadscore/models"
 	"github.com/leadscore/leadscore/scorer"
 )
@@ -72,6 +75,7 @@ func BenchmarkDecodeApply(b *testing.B) {
 	}
 	scored, mqls = 0, 0
 	fill()
+	benchHugePages(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	next := 0
@@ -80,6 +84,7 @@ func BenchmarkDecodeApply(b *testing.B) {
 			b.StopTimer()
 			eng.Commit()
 			fill()
+			benchHugePages(b)
 			next = 0
 			b.StartTimer()
 		}
@@ -161,11 +166,15 @@ func BenchmarkApplySynth(b *testing.B) {
 		eng.Commit()
 	}
 	scored = 0
+	benchHugePages(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; {
 		b.StopTimer()
 		fill()
+		if i%(1<<18) == 0 {
+			benchHugePages(b)
+		}
 		b.StartTimer()
 		n := min(b.N-i, chunk)
 		run(tps[:n])
@@ -200,6 +209,21 @@ func applyBatch(eng *scorer.Engine, tps []scorer.Touchpoint, now int64, res *sco
 		}
 	}
 	return scored, mqls
+}
+
+// benchHugePages gives the heap, with LEADSCORE_BENCH_HUGE_PAGES=1, the
+// advice `leadscore run --huge-pages` gives it (internal/hugepages):
+// transparent huge pages where the kernel leaves them to madvise. The
+// benchmarks call it, with the timer stopped, after the warm-up and as the
+// heap grows. By default they leave the heap as `leadscore run` does by
+// default (bench/RESULTS.md has both).
+func benchHugePages(b *testing.B) {
+	if os.Getenv("LEADSCORE_BENCH_HUGE_PAGES") != "1" {
+		return
+	}
+	if _, err := hugepages.Advise(true); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		b.Logf("huge pages: %v", err)
+	}
 }
 
 // synthHorizon is how many records the synthetic benchmarks may use

@@ -111,3 +111,44 @@ func TestBadModelRefused(t *testing.T) {
 		t.Errorf("model validate on the default model: exit %d, want 0", got)
 	}
 }
+
+// TestHugePagesSetting: --huge-pages is off unless the file, the
+// environment or the command line turns it on.
+func TestHugePagesSetting(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "leadscore.yaml")
+	if err := os.WriteFile(file, []byte("huge-pages: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		env  string
+		args []string
+		want bool
+	}{
+		{"default", "", nil, false},
+		{"file", "", []string{"--config", file}, true},
+		{"environment", "true", nil, true},
+		{"environment over file", "false", []string{"--config", file}, false},
+		{"flag", "", []string{"--huge-pages"}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.env != "" {
+				t.Setenv("LEADSCORE_HUGE_PAGES", c.env)
+			}
+			fs, f := newTestFlags()
+			if err := parseFlags(fs, c.args); err != nil {
+				t.Fatal(err)
+			}
+			if f.hugePages != c.want {
+				t.Errorf("huge-pages = %v, want %v", f.hugePages, c.want)
+			}
+		})
+	}
+	t.Setenv("LEADSCORE_HUGE_PAGES", "sometimes")
+	fs, _ := newTestFlags()
+	if err := parseFlags(fs, nil); err == nil || !strings.Contains(err.Error(), "LEADSCORE_HUGE_PAGES") {
+		t.Errorf("LEADSCORE_HUGE_PAGES=sometimes: %v, want an error naming it", err)
+	}
+}
