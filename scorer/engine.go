@@ -105,8 +105,8 @@ type Engine struct {
 
 	enc      []byte     // scratch for AppendDirty
 	traitBuf []traitVal // scratch for setTraits and decodeState
-	idBuf []byte // scratch for MQL ids
-	sink  uint64 // keeps what the plain-Go prefetch loads (prefetch_other.go)
+	idBuf    []byte     // scratch for MQL ids
+	sink     uint64     // keeps what the plain-Go prefetch loads (prefetch_other.go)
 }
 
 // undoRec undoes the changes to one lead: remove it if created, else put
