@@ -1,14 +1,17 @@
 package scorer
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/leadscore/leadscore/internal/hugepages"
 	"github.com/leadscore/leadscore/models"
 )
 
@@ -251,6 +254,13 @@ func steadyState(setup benchSetup) *steadyEngine {
 	}
 	st := &steadyEngine{e: e, s: s, heapPerLead: float64(after.HeapAlloc-before.HeapAlloc) / float64(e.Len())}
 	steady[setup] = st
+	// LEADSCORE_BENCH_HUGE_PAGES=1: the heap on transparent huge pages, as
+	// `leadscore run --huge-pages` puts it (internal/hugepages).
+	if os.Getenv("LEADSCORE_BENCH_HUGE_PAGES") == "1" {
+		if _, err := hugepages.Advise(true); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			panic(err)
+		}
+	}
 	return st
 }
 

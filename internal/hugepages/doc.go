@@ -14,10 +14,13 @@
 // 1.21.4 (golang/go#61718, #64342), since when it only keeps its
 // scavenger friendly to huge pages. So the heap is all 4 KiB pages.
 //
-// Measured on BenchmarkDecodeApply (ns/op): about 1190 with the heap on
-// 4 KiB pages, about 1065 with THP set to "always" system-wide, about
-// 1115 with the advice this package gives, in process, the THP setting
-// left at "madvise".
+// Measured (ns/op, one core, 2026-11-25; DESIGN.md has the runs): with
+// THP "always" system-wide, BenchmarkApplySynth 1002-1007 -> 847-895 and
+// BenchmarkDecodeApply 1178-1189 -> 1060-1076; with this package's
+// advice, THP left at "madvise", BenchmarkApplyPrefetch (100k leads)
+// 410-420 -> 381-393 and BenchmarkDecodeApply 1134-1175 -> 1066-1141.
+// leadscore gives the advice only with --huge-pages (off by default): see
+// the trade-offs below.
 //
 // # What it does
 //
