@@ -5,7 +5,8 @@
 // and must not be shared.
 //
 // Apply scores one touchpoint. In steady state (a known lead, no new
-// contributor group, no trait change, no MQL) it does not allocate.
+// contributor group, no identity or trait change, no MQL) it does not
+// allocate.
 //
 // # Rules
 //
@@ -129,10 +130,10 @@
 // Kafka transaction. The engine keeps an undo log from the last Commit or
 // Rollback: a copy of every lead as it was before its first change (its
 // struct and entries, no encoding, in arenas reused from one transaction to
-// the next; its traits are not copied then but copied by the lead before
-// it first changes one, as few touchpoints do). A lead is dirty when it
-// carries the number of the current transaction, so Commit does not visit
-// the leads. Dirty and AppendDirty list the changed leads in
+// the next; its strings are not copied: they are never changed in place,
+// a new identity or trait value replaces them whole). A lead is dirty
+// when it carries the number of the current transaction, so Commit does
+// not visit the leads. Dirty and AppendDirty list the changed leads in
 // order of first change, AppendDirty with their encoded state; Commit
 // forgets the undo log; Rollback puts every changed lead back and removes
 // the leads created since. A touchpoint that is not applied (duplicate,

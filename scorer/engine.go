@@ -563,7 +563,7 @@ func smallestNamed(gs []entry) int {
 // reports whether a stored value changed. A change packs new strings for
 // the lead.
 func (e *Engine) setTraits(l *lead, traits []Attr) bool {
-	var cur []traitVal // the lead's traits, read on the first known one
+	cur := e.traitBuf[:0] // the lead's traits, read on the first known one
 	changed, read := false, false
 	for i := range traits {
 		ti, ok := e.traitIndex.get(traits[i].Key)
@@ -571,7 +571,7 @@ func (e *Engine) setTraits(l *lead, traits []Attr) bool {
 			continue
 		}
 		if !read {
-			cur, read = l.traits(e.traitBuf[:0]), true
+			cur, read = l.traits(cur), true
 		}
 		idx, v := uint16(ti), traits[i].Value
 		j := slices.IndexFunc(cur, func(t traitVal) bool { return t.idx == idx })

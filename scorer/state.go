@@ -140,7 +140,8 @@ func (l *lead) dropCaps(minDay int64) {
 // create adds a new lead for tp at event time t, marks it dirty as created
 // and returns its slot.
 func (e *Engine) create(tp *Touchpoint, kh uint64, t int64) int32 {
-	slot := e.alloc(packStrs(tp.Lead(), "", "", nil), kh)
+	// The identity now, not in a second copy when Apply sets it.
+	slot := e.alloc(packStrs(tp.Lead(), tp.AnonymousID, tp.AccountID, nil), kh)
 	l := &e.leads[slot]
 	l.tRef = t
 	// Room for the first touchpoint's id, group and cap usage and one
@@ -613,8 +614,6 @@ func (r *reader) bytes(what string) []byte {
 	r.b = r.b[n:]
 	return s
 }
-
-func (r *reader) str(what string) string { return string(r.bytes(what)) }
 
 // count reads an item count, at most limit and at most what the remaining
 // bytes can hold at minSize bytes an item.

@@ -117,3 +117,59 @@ func traitOf(t *testing.T, e *Engine, name string) uint16 {
 	}
 	return uint16(i)
 }
+
+// TestSetTraitsScratchKept: a touchpoint whose traits no fit rule
+// references keeps the engine's scratch buffer, so that the next one with
+// a known, unchanged trait does not allocate (it dropped it once).
+func TestSetTraitsScratchKept(t *testing.T) {
+	e := NewEngine(mustParse(t, fitModel))
+	apply(e, ev("lead-1", "0", "page_view", t0, trait("title", "VP")))
+	e.Commit()
+	const runs = 200
+	ids := make([]string, 2*runs+2) // AllocsPerRun runs once more to warm up
+	for i := range ids {
+		ids[i] = fmt.Sprint("e", i+1)
+	}
+	known := ev("lead-1", "", "page_view", t0, trait("title", "VP"))
+	unknown := ev("lead-1", "", "page_view", t0, trait("shoe_size", "9"))
+	var res Result
+	i := 0
+	n := testing.AllocsPerRun(runs, func() {
+		unknown.EventID, known.EventID = ids[i], ids[i+1]
+		i += 2
+		e.Apply(unknown, t0, &res)
+		e.Apply(known, t0, &res)
+		if res.Outcome != Scored {
+			t.Fatalf("outcome %v", res.Outcome)
+		}
+		e.Commit()
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per pair of touchpoints", n)
+	}
+}
+
+// TestRestoreCopies: a restored lead keeps nothing of the key and state
+// buffers Restore was given (the restore loop reuses them).
+func TestRestoreCopies(t *testing.T) {
+	src := NewEngine(mustParse(t, fitModel))
+	tp := ev("lead-1", "1", "page_view", t0, trait("title", "VP"))
+	tp.AccountID, tp.AnonymousID = "acme", "cookie"
+	apply(src, tp)
+	state, _ := src.EncodeLead("lead-1", nil)
+	key := []byte("lead-1")
+	e := NewEngine(mustParse(t, fitModel))
+	if err := e.Restore(unsafe.String(&key[0], len(key)), state); err != nil {
+		t.Fatal(err)
+	}
+	for i := range key {
+		key[i] = '#'
+	}
+	for i := range state {
+		state[i] = '#'
+	}
+	l := &e.leads[e.slotOf("lead-1")]
+	if v, _ := l.trait(traitOf(t, e, "title")); l.key() != "lead-1" || l.account() != "acme" || l.anon() != "cookie" || v != "VP" {
+		t.Fatalf("restored lead aliases its input: %q %q %q %q", l.key(), l.anon(), l.account(), v)
+	}
+}
