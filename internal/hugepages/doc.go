@@ -65,7 +65,10 @@
 //     page may compact or reclaim memory before it returns
 //     (golang/go#61718 saw stalls of the allocating goroutine).
 //     MADV_COLLAPSE is synchronous and may do the same, in the goroutine
-//     that calls Advise ([Keep]'s), not in the scorer's workers.
+//     that calls Advise ([Keep]'s), not in the scorer's workers; but the
+//     kernel copies each huge page holding the process's memory map lock
+//     for writing, so a page fault or mmap elsewhere in the process
+//     meanwhile waits for that one copy.
 //   - Mappings: each advised mapping is split into at most three (the
 //     unaligned head and tail keep 4 KiB pages) and adjacent advised
 //     ranges merge again, so the process's mapping count stays small

@@ -274,8 +274,9 @@ var (
 	// and is advised again if it is still seen in a later call.
 	errGone = errors.New("hugepages: range no longer mapped")
 	// errNotCollapsed is a huge page the kernel did not collapse, for a
-	// reason to ignore (empty, busy, no free huge page, no MADV_COLLAPSE
-	// in the kernel): collapse is best effort.
+	// reason to ignore (empty, busy, no free huge page, the cgroup's
+	// memory limit reached, no MADV_COLLAPSE in the kernel): collapse is
+	// best effort.
 	errNotCollapsed = errors.New("hugepages: not collapsed")
 )
 

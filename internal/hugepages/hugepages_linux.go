@@ -65,7 +65,8 @@ func advise(ctx context.Context, collapse bool) (Stats, error) {
 // read fails MADV_HUGEPAGE with ENOMEM (errGone), and advice on memory
 // mapped there since is harmless. MADV_COLLAPSE fails with EINVAL for an
 // empty huge page (and in kernels without it), EAGAIN for a busy one,
-// ENOMEM where no huge page could be had: errNotCollapsed.
+// ENOMEM where no huge page could be had, EBUSY where the cgroup's memory
+// limit left no room for one: errNotCollapsed.
 func madvise(lo, hi uint64, a advice) error {
 	adv := unix.MADV_HUGEPAGE
 	if a == adviceCollapse {
@@ -77,7 +78,7 @@ func madvise(lo, hi uint64, a advice) error {
 		return nil
 	case a == adviceHugePage && e == unix.ENOMEM:
 		return errGone
-	case a == adviceCollapse && (e == unix.EINVAL || e == unix.EAGAIN || e == unix.ENOMEM):
+	case a == adviceCollapse && (e == unix.EINVAL || e == unix.EAGAIN || e == unix.ENOMEM || e == unix.EBUSY):
 		return errNotCollapsed
 	}
 	return e

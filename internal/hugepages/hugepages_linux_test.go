@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -157,7 +158,7 @@ func TestAdviseHeap(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("second call: %+v", st2)
-	if len(again) > 0 || st2.AdvisedBytes > 0 && st2.AdvisedBytes >= st.AdvisedBytes {
+	if len(again) > 0 {
 		t.Errorf("second call advised %d bytes, ranges advised by the first call again: %x", st2.AdvisedBytes, again)
 	}
 	if st2.AdvisedBytes != 0 {
@@ -189,6 +190,12 @@ func TestAdviseCollapse(t *testing.T) {
 	}
 	b := touched(32 << 20)
 	in := interior(b)
+	// An earlier call (-count) may have collapsed this address range for
+	// a slice since freed, whose huge pages the scavenger may have split:
+	// forget it, so that this call collapses the range again.
+	proc.mu.Lock()
+	proc.collapsed.keepOnly([]span{{0, in.lo}, {in.hi, math.MaxUint64}})
+	proc.mu.Unlock()
 	if _, err := Advise(true); err != nil {
 		t.Fatal(err)
 	}
