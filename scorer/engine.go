@@ -104,7 +104,7 @@ type Engine struct {
 	undoEnt []entry   // the leads' groups and caps before their first change, and dropped ids
 
 	enc      []byte     // scratch for AppendDirty
-	traitBuf []traitVal // scratch for setTraits and decodeState
+	traitBuf []traitVal // scratch for setTraits, decodeState and appendState
 	idBuf    []byte     // scratch for MQL ids
 	sink     uint64     // keeps what the plain-Go prefetch loads (prefetch_other.go)
 }

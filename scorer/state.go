@@ -415,16 +415,14 @@ func (e *Engine) appendState(l *lead, b []byte) []byte {
 		b = appendString(b, k.campaign)
 		b = binary.LittleEndian.AppendUint64(b, g.v)
 	}
-	sec, n := l.traitSection()
-	b = binary.AppendUvarint(b, uint64(n))
-	off := n * strsCell
-	for i := range n {
-		c := i * strsCell
-		m := u32At(sec, c+4)
-		b = appendString(b, e.traitNames[uint16(sec[c])|uint16(sec[c+1])<<8])
-		b = appendString(b, sec[off:off+m])
-		off += m
+	traits := l.traits(e.traitBuf[:0])
+	b = binary.AppendUvarint(b, uint64(len(traits)))
+	for _, t := range traits {
+		b = appendString(b, e.traitNames[t.idx])
+		b = appendString(b, t.v)
 	}
+	clear(traits)
+	e.traitBuf = traits[:0]
 	return b
 }
 

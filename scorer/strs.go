@@ -84,14 +84,20 @@ func (l *lead) nTraits() int {
 	return u32At(l.strs, 12)
 }
 
+// traitCell returns the index and the value's length of trait cell i of a
+// trait section.
+func traitCell(sec string, i int) (uint16, int) {
+	c := i * strsCell
+	return uint16(sec[c]) | uint16(sec[c+1])<<8, u32At(sec, c+4)
+}
+
 // trait returns the value of the trait with index idx.
 func (l *lead) trait(idx uint16) (string, bool) {
 	sec, n := l.traitSection()
 	off := n * strsCell
 	for i := range n {
-		c := i * strsCell
-		m := u32At(sec, c+4)
-		if uint16(sec[c])|uint16(sec[c+1])<<8 == idx {
+		ti, m := traitCell(sec, i)
+		if ti == idx {
 			return sec[off : off+m], true
 		}
 		off += m
@@ -104,9 +110,8 @@ func (l *lead) traits(dst []traitVal) []traitVal {
 	sec, n := l.traitSection()
 	off := n * strsCell
 	for i := range n {
-		c := i * strsCell
-		m := u32At(sec, c+4)
-		dst = append(dst, traitVal{idx: uint16(sec[c]) | uint16(sec[c+1])<<8, v: sec[off : off+m]})
+		ti, m := traitCell(sec, i)
+		dst = append(dst, traitVal{idx: ti, v: sec[off : off+m]})
 		off += m
 	}
 	return dst
@@ -119,24 +124,12 @@ type traitVal struct {
 }
 
 // packStrs returns the strs of a lead with these strings and traits.
-// Lengths must fit in uint32 (a Touchpoint's strings come from one Kafka
-// record, a state's from one changelog record: both far smaller).
 func packStrs(key, anon, account string, traits []traitVal) string {
-	n := strsHeader + len(key) + len(anon) + len(account) + len(traits)*strsCell
+	n := len(traits) * strsCell
 	for _, t := range traits {
 		n += len(t.v)
 	}
-	if uint64(n) > math.MaxUint32 {
-		panic("scorer: lead strings over 4 GiB")
-	}
-	b := make([]byte, 0, n)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(key)))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(anon)))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(account)))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(traits)))
-	b = append(b, key...)
-	b = append(b, anon...)
-	b = append(b, account...)
+	b := strsPrefix(n, key, anon, account, len(traits))
 	for _, t := range traits {
 		b = binary.LittleEndian.AppendUint16(b, t.idx)
 		b = append(b, 0, 0)
@@ -151,9 +144,18 @@ func packStrs(key, anon, account string, traits []traitVal) string {
 // withIdentity returns the lead's strs with anon and account replaced,
 // the key and traits kept.
 func (l *lead) withIdentity(anon, account string) string {
-	key := l.key()
 	sec, nt := l.traitSection()
-	n := strsHeader + len(key) + len(anon) + len(account) + len(sec)
+	b := strsPrefix(len(sec), l.key(), anon, account, nt)
+	b = append(b, sec...) // cells and values are relative to the section
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// strsPrefix returns the header and the ids of a lead's strs, in a buffer
+// with room for a trait section of tail bytes after them. Lengths must fit
+// in uint32 (a Touchpoint's strings come from one Kafka record, a state's
+// from one changelog record: both far smaller).
+func strsPrefix(tail int, key, anon, account string, nTraits int) []byte {
+	n := strsHeader + len(key) + len(anon) + len(account) + tail
 	if uint64(n) > math.MaxUint32 {
 		panic("scorer: lead strings over 4 GiB")
 	}
@@ -161,10 +163,8 @@ func (l *lead) withIdentity(anon, account string) string {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(key)))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(anon)))
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(account)))
-	b = binary.LittleEndian.AppendUint32(b, uint32(nt))
+	b = binary.LittleEndian.AppendUint32(b, uint32(nTraits))
 	b = append(b, key...)
 	b = append(b, anon...)
-	b = append(b, account...)
-	b = append(b, sec...) // cells and values are relative to the section
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return append(b, account...)
 }
