@@ -11,13 +11,14 @@ import (
 //
 //   - a 128-bit Bloom filter (two bits per id) in the lead itself: with the
 //     handful of ids a typical lead remembers, a new event id misses it
-//     about 99 times in 100 and the ids are not read at all;
+//     about 99 times in 100 and the ids are not read at all (kept only
+//     while the lead has no idSet);
 //   - for a lead with more than heavyIDs ids, an open-addressing index of
 //     their positions (idSet), so that a heavy lead (up to maxDedupe ids)
 //     costs a probe or two instead of a scan of up to 32 KiB.
 //
-// Both are rebuilt from the ids when ids are dropped, on Restore and on
-// Rollback, and are never encoded.
+// The one in use is rebuilt from the ids when ids are dropped, on Restore
+// and on Rollback; neither is encoded.
 
 // heavyIDs is the number of remembered ids above which a lead gets an
 // idSet: past it the Bloom filter is mostly ones.
@@ -128,7 +129,9 @@ func (l *lead) remember(h uint64, t, minT, slack int64, drop func(*lead, int64))
 		l.idMin = t
 	}
 	l.ent = slices.Insert(l.ent, n, seenEntry(h, t)) // moves only the groups and caps
-	l.bloom.add(h)
+	if l.ids == nil {
+		l.bloom.add(h)
+	}
 	switch {
 	case l.ids != nil && 2*(n+1) <= len(l.ids.cells):
 		l.ids.add(h, n)
@@ -153,28 +156,31 @@ func (l *lead) dropIDs(minT int64) {
 	l.rebuildIDs()
 }
 
-// rebuildIDs recomputes idMin, the Bloom filter and the id index from the
-// ids. A lead that is no longer heavy keeps its index (emptied) only while
-// it has more than heavyIDs/2 ids, so that a lead hovering around the
-// threshold does not allocate again and again.
+// rebuildIDs recomputes idMin and the id index or the Bloom filter from
+// the ids. A lead that is no longer heavy keeps its index (emptied) only
+// while it has more than heavyIDs/2 ids, so that a lead hovering around the
+// threshold does not allocate again and again. A lead with an index has no
+// use for the filter (seen asks the index), which is left empty until the
+// lead stops being heavy: a heavy lead is rebuilt after every drop, up to
+// maxDedupe ids at a time.
 func (l *lead) rebuildIDs() {
 	ids := l.seenIDs()
 	l.idMin = math.MaxInt64
 	l.bloom = idBloom{}
-	for _, d := range ids {
-		l.idMin = min(l.idMin, d.time())
-		l.bloom.add(d.k)
-	}
-	switch {
-	case len(ids) > heavyIDs || (l.ids != nil && len(ids) > heavyIDs/2):
+	if len(ids) > heavyIDs || (l.ids != nil && len(ids) > heavyIDs/2) {
 		if l.ids == nil {
 			l.ids = new(idSet)
 		}
 		l.ids.reset(len(ids))
 		for i, d := range ids {
+			l.idMin = min(l.idMin, d.time())
 			l.ids.add(d.k, i)
 		}
-	default:
-		l.ids = nil
+		return
+	}
+	l.ids = nil
+	for _, d := range ids {
+		l.idMin = min(l.idMin, d.time())
+		l.bloom.add(d.k)
 	}
 }

@@ -90,10 +90,12 @@ func (l *lead) caps() []entry    { return l.ent[len(l.ent)-int(l.nCaps):] }
 func (l *lead) head() []entry    { return l.ent[l.nIDs():] } // groups and caps
 
 // capped charges pts (> 0) against rule's cap for day and returns the part
-// that fits.
+// that fits. The entries are searched from the newest: they are appended
+// as (rule, day) pairs are first charged, so the current day's are at the
+// end, and a lead active for days under many capped rules holds dozens.
 func (l *lead) capped(rule uint16, day int64, pts, limit float64) float64 {
 	caps := l.caps()
-	for i := range caps {
+	for i := len(caps) - 1; i >= 0; i-- {
 		if c := caps[i]; c.rule() == rule && c.day() == day {
 			used := c.points()
 			give := min(pts, max(limit-used, 0))
