@@ -95,9 +95,11 @@
 // Lookups rarely read the ids: each lead keeps a 128-bit Bloom filter of
 // them (two bits an id), which rules out about 99 in 100 new ids of a lead
 // with a handful remembered, and a lead with more than 48 ids gets an
-// open-addressing index of them, so that even a heavy lead costs a probe
-// or two. Both are derived: rebuilt when ids are dropped, on Restore and on
-// Rollback, never encoded.
+// open-addressing index of them instead, so that even a heavy lead costs a
+// probe or two. Both are derived: rebuilt when ids are dropped, on Restore
+// and on Rollback, never encoded. A heavy lead has no use for the filter
+// and does not keep it up to date, which spares it adding up to 2048 ids
+// to it at each drop.
 //
 // # Qualification
 //
