@@ -69,8 +69,9 @@
 //
 // # Dedupe window
 //
-// Each applied touchpoint leaves (h, t): a 64-bit FNV-1a hash of its event
-// id and its event time. A later touchpoint of the same lead with the same
+// Each applied touchpoint leaves (h, t): a 64-bit hash of its event id
+// (hashID: eight bytes at a time; state version 1 used FNV-1a, see "State
+// encoding") and its event time. A later touchpoint of the same lead with the same
 // hash and an event time t' with |t' - t| <= DedupeWindow is a Duplicate:
 // nothing changes, it is not even marked dirty. Entries are kept at least
 // while t >= t_ref - MaxLateness - DedupeWindow; older ones are dropped in
@@ -148,8 +149,10 @@
 // A lead's state encodes to a compact, deterministic binary record (the
 // changelog value; the lead key is the record key):
 //
-//	byte     format version, 1
-//	uvarint  flags: 1 armed, 2 the key is a lead id (not an anonymous id)
+//	byte     format version, 2
+//	uvarint  flags: 1 armed, 2 the key is a lead id (not an anonymous id),
+//	         4 some dedupe entries are version 1 hashes
+//	varint   with flag 4 only: the latest event time of those entries
 //	string   anonymous id (latest non-empty)
 //	string   account id (latest non-empty)
 //	float64  E_ref
@@ -162,7 +165,11 @@
 //	uvarint  n, then n traits: string name, string value
 //
 // A string is a uvarint length and the bytes; float64 and uint64 are 8
-// bytes little-endian (floats bit-exact). Cap usage and traits are stored
+// bytes little-endian (floats bit-exact). Version 1 is the same without
+// flag 4 and its field, with the dedupe entries hashed with 64-bit FNV-1a,
+// one multiply per byte. Restore reads both; a lead restored from version
+// 1 looks a redelivery up under both hashes, and is encoded with flag 4,
+// until its version 1 entries have left the window. Cap usage and traits are stored
 // by name so that state survives a model change: names the engine's model
 // does not know are dropped on Restore, and fit is recomputed. Restore
 // rejects anything else malformed (unknown version or flag, truncation,

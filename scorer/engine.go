@@ -314,7 +314,7 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 			e.fillState(l, res)
 			return
 		}
-		if l.seen(h, t, e.window) {
+		if l.seen(h, t, e.window) || l.flags&flagFNV != 0 && l.seen(hashIDv1(tp.EventID), t, e.window) {
 			res.Outcome = Duplicate
 			e.fillState(l, res)
 			return
@@ -603,17 +603,6 @@ func (e *Engine) computeFit(l *lead) float64 {
 		}
 	}
 	return fit
-}
-
-// hashID is 64-bit FNV-1a of an event id: fixed, so it may be stored in the
-// changelog and compared across processes.
-func hashID(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
 }
 
 const msPerDay = 24 * 60 * 60 * 1000

@@ -164,6 +164,7 @@ func (l *lead) dropIDs(minT int64) {
 // lead stops being heavy: a heavy lead is rebuilt after every drop, up to
 // maxDedupe ids at a time.
 func (l *lead) rebuildIDs() {
+	defer l.forgetFNV()
 	ids := l.seenIDs()
 	l.idMin = math.MaxInt64
 	l.bloom = idBloom{}
@@ -182,5 +183,15 @@ func (l *lead) rebuildIDs() {
 	for _, d := range ids {
 		l.idMin = min(l.idMin, d.time())
 		l.bloom.add(d.k)
+	}
+}
+
+// forgetFNV clears flagFNV once every id is newer than the last version 1
+// id: those have all been dropped, and redeliveries need not be looked up
+// under their old hash any more.
+func (l *lead) forgetFNV() {
+	if l.flags&flagFNV != 0 && (l.nIDs() == 0 || l.idMin > l.fnvUntil) {
+		l.flags &^= flagFNV
+		l.fnvUntil = 0
 	}
 }

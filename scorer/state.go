@@ -18,7 +18,7 @@ var ErrBadState = errors.New("scorer: bad lead state")
 var ErrDirty = errors.New("scorer: restore with uncommitted changes")
 
 const (
-	stateVersion = 1
+	stateVersion = 2 // 1: the same, event ids hashed with hashIDv1, no fnvUntil
 
 	maxGroups = 16             // contributor groups per lead
 	maxDedupe = 2048           // remembered event ids per lead
@@ -26,11 +26,14 @@ const (
 	maxTraits = 4096           // traits accepted by Restore
 )
 
-// Lead flags. Only flagArmed and flagLeadID are encoded.
+// Lead flags, all encoded.
 const (
 	flagArmed  = 1 << 0
 	flagLeadID = 1 << 1 // the key is a lead id, not an anonymous id
-	flagsState = flagArmed | flagLeadID
+	// flagFNV: some remembered ids, none with an event time after
+	// fnvUntil, are version 1 (hashIDv1) hashes.
+	flagFNV    = 1 << 2
+	flagsState = flagArmed | flagLeadID | flagFNV
 )
 
 // lead is the state of one lead: 128 bytes, so that in the engine's table
@@ -46,22 +49,22 @@ const (
 //   - strs packs the key, the anonymous id, the account id and the traits
 //     (see strs.go), and is replaced, never changed in place.
 type lead struct {
-	ent     []entry
-	bloom   idBloom // of the event ids (derived, not encoded)
-	eRef    float64
-	tRef    int64
-	flags   uint8
-	nGroups uint8  // ent[nIDs():nIDs()+nGroups] are groups
-	nCaps   uint16 // the last nCaps of ent are cap usage
-	undo    int32  // dirty: 1 + index of its record in Engine.undoRec; 0: clean
-	idMin   int64  // smallest event time of the event ids (derived, not encoded)
-	fit     float64
-	ids     *idSet // index of the event ids of a heavy lead (derived), or nil
-	lastMQL int64  // event time of the last MQL
-	seq     uint32 // MQLs emitted
-	capMin  int32  // smallest day of the cap usage, when there is some (derived)
-	strs    string // key, anonymous id, account id, traits (strs.go)
-	_       [8]byte
+	ent      []entry
+	bloom    idBloom // of the event ids (derived, not encoded)
+	eRef     float64
+	tRef     int64
+	flags    uint8
+	nGroups  uint8  // ent[nIDs():nIDs()+nGroups] are groups
+	nCaps    uint16 // the last nCaps of ent are cap usage
+	undo     int32  // dirty: 1 + index of its record in Engine.undoRec; 0: clean
+	idMin    int64  // smallest event time of the event ids (derived, not encoded)
+	fit      float64
+	ids      *idSet // index of the event ids of a heavy lead (derived), or nil
+	lastMQL  int64  // event time of the last MQL
+	seq      uint32 // MQLs emitted
+	capMin   int32  // smallest day of the cap usage, when there is some (derived)
+	strs     string // key, anonymous id, account id, traits (strs.go)
+	fnvUntil int64  // with flagFNV: the latest event time of a version 1 id
 }
 
 // entry is a contributor group (k: group key id; v: points bits, decayed to
@@ -389,6 +392,9 @@ func (e *Engine) EncodeLead(key string, dst []byte) ([]byte, bool) {
 func (e *Engine) appendState(l *lead, b []byte) []byte {
 	b = append(b, stateVersion)
 	b = binary.AppendUvarint(b, uint64(l.flags&flagsState))
+	if l.flags&flagFNV != 0 {
+		b = binary.AppendVarint(b, l.fnvUntil)
+	}
 	b = appendString(b, l.anon())
 	b = appendString(b, l.account())
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(l.eRef))
@@ -438,15 +444,24 @@ func appendString(b []byte, s string) []byte {
 // recomputes fit.
 func (e *Engine) decodeState(key string, b []byte, l *lead) error {
 	r := reader{b: b}
-	if len(b) == 0 || b[0] != stateVersion {
+	if len(b) == 0 || b[0] != stateVersion && b[0] != 1 {
 		return fmt.Errorf("%w: unknown format version", ErrBadState)
 	}
+	v1 := b[0] == 1
 	r.b = r.b[1:]
 	flags := r.uvarint("flags")
-	if flags&^flagsState != 0 {
+	known := uint64(flagsState)
+	if v1 {
+		known = flagArmed | flagLeadID
+	}
+	if flags&^known != 0 {
 		r.fail("unknown flags")
 	}
-	l.flags = uint8(flags & flagsState)
+	l.flags = uint8(flags & known)
+	l.fnvUntil = 0
+	if l.flags&flagFNV != 0 {
+		l.fnvUntil = r.varint("version 1 ids until")
+	}
 	anon := r.bytes("anonymous id")
 	account := r.bytes("account id")
 	l.eRef = r.f64("engagement")
@@ -481,6 +496,10 @@ func (e *Engine) decodeState(key string, b []byte, l *lead) error {
 		h := r.u64("event id hash")
 		t := r.varint("event id time")
 		seen = append(seen, seenEntry(h, t))
+		if v1 && r.err == nil && (l.flags&flagFNV == 0 || t > l.fnvUntil) {
+			l.flags |= flagFNV
+			l.fnvUntil = t
+		}
 	}
 
 	n = r.count("groups", maxGroups, 11)

@@ -2,6 +2,7 @@ package scorer
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -281,8 +282,9 @@ func TestRestoreEdges(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, bad := range map[string][]byte{
-		"version":  append([]byte{2}, state[1:]...),
-		"flags":    append([]byte{1, 0x40}, state[2:]...),
+		"version":  append([]byte{3}, state[1:]...),
+		"flags":    append([]byte{2, 0x40}, state[2:]...),
+		"flags v1": append([]byte{1, 0x04}, state[2:]...), // no version 1 ids flag in version 1
 		"trailing": append(bytes.Clone(state), 0),
 		"nan":      {1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f, 0, 0, 0, 0, 0, 0, 0},
 		"count":    {1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x03},
@@ -328,14 +330,118 @@ fit:
 		{LeadID: "l", EventID: "f", Type: "page_view", Channel: "web", OccurredAt: 1000 * day},
 	})
 	got, _ := e.EncodeLead("l", nil)
-	want := "01" + "02" + "02616e" + "026163" + "0000000000001440" + // version, flags (disarmed, lead id), anon, account, E_ref 5
+	want := "02" + "02" + "02616e" + "026163" + "0000000000001440" + // version, flags (disarmed, lead id), anon, account, E_ref 5
 		"8080bbdd8305" + "8080bbdd8305" + "01" + // t_ref, last MQL, sequence
 		"01" + "027076" + "d00f" + "0000000000001440" + // caps: pv, day 1000, 5 used
-		"02" + "c0e501864cd863af" + "8080bbdd8305" + "d9ea01864cdb63af" + "8080bbdd8305" + // FNV-1a of "e" and "f", times
+		"02" + "23073e111372fc1c" + "8080bbdd8305" + "5036037c3fdfa2f7" + "8080bbdd8305" + // hashID of "e" and "f", times
 		"01" + "09706167655f76696577" + "03776562" + "00" + "0000000000001440" + // group page_view/web, 5
 		"01" + "057469746c65" + "025650" // trait title=VP
 	if fmt.Sprintf("%x", got) != want {
 		t.Fatalf("encoding changed:\ngot  %x\nwant %s", got, want)
+	}
+}
+
+// stateV1 is TestEncodingStable's lead as the version 1 format encoded it:
+// the same fields, the event ids hashed with FNV-1a.
+const stateV1 = "01" + "02" + "02616e" + "026163" + "0000000000001440" +
+	"8080bbdd8305" + "8080bbdd8305" + "01" +
+	"01" + "027076" + "d00f" + "0000000000001440" +
+	"02" + "c0e501864cd863af" + "8080bbdd8305" + "d9ea01864cdb63af" + "8080bbdd8305" + // FNV-1a of "e" and "f"
+	"01" + "09706167655f76696577" + "03776562" + "00" + "0000000000001440" +
+	"01" + "057469746c65" + "025650"
+
+// TestRestoreVersion1: a lead restored from version 1 state still catches
+// the redelivery of an event it remembers under the old hash, across a
+// second restore (the flag and its time are encoded), and forgets the old
+// hash once those ids have left the dedupe window.
+func TestRestoreVersion1(t *testing.T) {
+	m := mustParse(t, `name: g
+version: "1"
+thresholds: {mql: 5}
+rules:
+  - {name: pv, type: page_view, points: 2.5, cap: 10}
+fit:
+  - {trait: title, equals: [VP], points: 1}
+`)
+	v1, err := hex.DecodeString(stateV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(m)
+	if err := e.Restore("l", v1); err != nil {
+		t.Fatal(err)
+	}
+	pv := func(id string, at int64) *Touchpoint {
+		return &Touchpoint{LeadID: "l", EventID: id, Type: "page_view", Channel: "web", OccurredAt: at}
+	}
+	var r Result
+	e.Apply(pv("e", 1000*day+1), 1000*day+1, &r)
+	if r.Outcome != Duplicate {
+		t.Fatalf("redelivery of a version 1 id: %v, want duplicate", r.Outcome)
+	}
+	e.Apply(pv("g", 1000*day+2), 1000*day+2, &r)
+	if r.Outcome != Scored {
+		t.Fatalf("new id: %v", r.Outcome)
+	}
+	e.Commit()
+	state, _ := e.EncodeLead("l", nil)
+	if state[0] != stateVersion || state[1] != flagLeadID|flagFNV {
+		t.Fatalf("re-encoded: version %d flags %#x, want %d and %#x", state[0], state[1], stateVersion, flagLeadID|flagFNV)
+	}
+	e2 := NewEngine(m)
+	if err := e2.Restore("l", state); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"f", "g"} { // a version 1 id, a version 2 id
+		if e2.Apply(pv(id, 1000*day+3), 1000*day+3, &r); r.Outcome != Duplicate {
+			t.Fatalf("after a second restore, redelivery of %q: %v, want duplicate", id, r.Outcome)
+		}
+	}
+	if l := &e2.leads[e2.slotOf("l")]; l.fnvUntil != 1000*day {
+		t.Fatalf("fnvUntil %d, want %d", l.fnvUntil, 1000*day)
+	}
+	// Twenty days later every id of day 1000 has been dropped.
+	late := (1000 + 20) * day
+	e2.Apply(pv("h", late), late, &r)
+	e2.Commit()
+	l := &e2.leads[e2.slotOf("l")]
+	if l.flags&flagFNV != 0 || l.fnvUntil != 0 || len(l.seenIDs()) != 1 {
+		t.Fatalf("after the window: flags %#x fnvUntil %d, %d ids", l.flags, l.fnvUntil, len(l.seenIDs()))
+	}
+	if state, _ := e2.EncodeLead("l", nil); state[1]&flagFNV != 0 {
+		t.Fatalf("flags %#x still encoded", state[1])
+	}
+}
+
+// TestHashIDProperties: ids of the same length that differ in one byte (so
+// in one word) never collide, and the hash does not depend on where the
+// string's bytes sit.
+func TestHashIDProperties(t *testing.T) {
+	base := []byte("d1f324d3-f2a0-4073-8bb1-e7dfe4bce950")
+	seen := map[uint64]string{hashID(string(base)): string(base)}
+	for i := range base {
+		for c := range 256 {
+			if byte(c) == base[i] {
+				continue
+			}
+			b := bytes.Clone(base)
+			b[i] = byte(c)
+			h := hashID(string(b))
+			if other, dup := seen[h]; dup {
+				t.Fatalf("%q and %q collide", b, other)
+			}
+			seen[h] = string(b)
+		}
+	}
+	buf := make([]byte, 64)
+	for off := range 9 {
+		copy(buf[off:], base)
+		if hashID(string(buf[off:off+len(base)])) != hashID(string(base)) {
+			t.Fatalf("hash depends on the offset %d", off)
+		}
+	}
+	if hashID("") == hashID("\x00") || hashID("a") == hashID("a\x00") {
+		t.Fatal("the length is not in the hash")
 	}
 }
 
