@@ -101,6 +101,7 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 		progressed := false
 		var wg sync.WaitGroup
 		var mu sync.Mutex
+		var newer error // a record written by a newer release: fatal
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			end, ok := pending[fp.Partition]
 			if !ok || len(fp.Records) == 0 {
@@ -125,15 +126,27 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 						continue
 					}
 					n++
-					if err := eng.Restore(string(r.Key), r.Value); err != nil {
+					if err := eng.Restore(string(r.Key), r.Value); errors.Is(err, scorer.ErrNewerState) {
+						// Starting the lead afresh would throw away its
+						// score and remembered ids: a newer release owns
+						// this changelog, and this one must not run on it.
+						mu.Lock()
+						if newer == nil {
+							newer = fmt.Errorf("changelog %s partition %d offset %d: %w (upgrade this instance; do not run older instances beside newer ones)",
+								topic, fp.Partition, r.Offset, err)
+						}
+						mu.Unlock()
+						return
+					} else if err != nil {
 						// A corrupt changelog record must not stop the
 						// partition for good, nor be silently ignored.
 						log.Error("changelog record not restorable; lead starts afresh",
 							"partition", fp.Partition, "offset", r.Offset, "err", err)
 						m.restoreErrors.Inc()
-					} else if invariants.Enabled && len(r.Value) > 0 {
+					} else if invariants.Enabled && len(r.Value) > 0 && r.Value[0] == scorer.StateVersion {
 						// The state encoding is canonical: what was
-						// restored encodes to the same bytes.
+						// restored encodes to the same bytes (an older
+						// version's record encodes in the current one).
 						if enc, ok := eng.EncodeLead(string(r.Key), nil); !ok || !bytes.Equal(enc, r.Value) {
 							panic(fmt.Sprintf("ingest: lead %q at changelog offset %d does not re-encode to its record", r.Key, r.Offset))
 						}
@@ -149,6 +162,9 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, m *metrics, part
 			})
 		})
 		wg.Wait()
+		if newer != nil {
+			return nil, stats, newer
+		}
 		if progressed {
 			lastProgress = time.Now()
 		} else if time.Since(lastProgress) > 10*time.Second {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -144,5 +145,47 @@ func TestRestoreTableSizeFake(t *testing.T) {
 	}
 	if total != leads {
 		t.Fatalf("%d leads restored, want %d", total, leads)
+	}
+}
+
+// TestRestoreRefusesNewerState: a changelog record in a format version
+// newer than this release's fails the restore (an older instance must not
+// start those leads afresh and overwrite them), where a corrupt record
+// only costs its lead; a version 1 record restores.
+func TestRestoreRefusesNewerState(t *testing.T) {
+	c := kafkatest.Fake(t)
+	topic := c.Topic(t, 1, nil)
+	cl, err := kgo.NewClient(append(c.Opts(), kgo.DefaultProduceTopic(topic))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	model := testModel(t)
+	src := scorer.NewEngine(model)
+	var res scorer.Result
+	tp := scorer.Touchpoint{EventID: "e1", LeadID: "a", Type: "page_view", OccurredAt: time.Now().Add(-time.Hour).UnixMilli()}
+	src.Apply(&tp, time.Now().UnixMilli(), &res)
+	good, _ := src.EncodeLead("a", nil)
+	produce := func(key string, value []byte) {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce("a", good)
+	produce("b", []byte{scorer.StateVersion, 0xff}) // corrupt: lead b starts afresh
+	cfg := Config{Kafka: c.Opts(), Model: model, Topics: Topics{Touchpoints: topic + ".in", State: topic}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	engines, _, err := restore(ctx, cfg, slog.New(slog.DiscardHandler), newMetrics(nil, &Pipeline{}), []int32{0})
+	if err != nil || engines[0].Len() != 1 {
+		t.Fatalf("corrupt record: %v", err)
+	}
+	newer := append([]byte{scorer.StateVersion + 1}, good[1:]...)
+	produce("c", newer)
+	_, _, err = restore(ctx, cfg, slog.New(slog.DiscardHandler), newMetrics(nil, &Pipeline{}), []int32{0})
+	if !errors.Is(err, scorer.ErrNewerState) {
+		t.Fatalf("newer record: %v, want ErrNewerState", err)
 	}
 }

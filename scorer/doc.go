@@ -70,10 +70,10 @@
 // # Dedupe window
 //
 // Each applied touchpoint leaves (h, t): a 64-bit hash of its event id
-// (hashID: eight bytes at a time; state version 1 used FNV-1a, see "State
-// encoding") and its event time. A later touchpoint of the same lead with the same
-// hash and an event time t' with |t' - t| <= DedupeWindow is a Duplicate:
-// nothing changes, it is not even marked dirty. Entries are kept at least
+// (hashID, eight bytes at a time; state version 1 used FNV-1a, see "State
+// encoding") and its event time. A later touchpoint of the same lead with
+// the same hash and an event time t' with |t' - t| <= DedupeWindow is a
+// Duplicate: nothing changes, it is not even marked dirty. Entries are kept at least
 // while t >= t_ref - MaxLateness - DedupeWindow; older ones are dropped in
 // batches, once the oldest is (MaxLateness + DedupeWindow) / 8 past that
 // (they could only match touchpoints that are too late anyway). The
@@ -167,9 +167,12 @@
 // A string is a uvarint length and the bytes; float64 and uint64 are 8
 // bytes little-endian (floats bit-exact). Version 1 is the same without
 // flag 4 and its field, with the dedupe entries hashed with 64-bit FNV-1a,
-// one multiply per byte. Restore reads both; a lead restored from version
-// 1 looks a redelivery up under both hashes, and is encoded with flag 4,
-// until its version 1 entries have left the window. Cap usage and traits are stored
+// one multiply per byte. Restore reads both, for good: a compacted
+// changelog keeps the version 1 record of a lead with no touchpoint since.
+// A lead restored from version 1 looks a redelivery up under both hashes,
+// and is encoded with flag 4, until its version 1 entries have left the
+// window. A record of a newer version than StateVersion is refused with
+// ErrNewerState. Cap usage and traits are stored
 // by name so that state survives a model change: names the engine's model
 // does not know are dropped on Restore, and fit is recomputed. Restore
 // rejects anything else malformed (unknown version or flag, truncation,

@@ -3,7 +3,7 @@ package scorer
 // hashID is the hash under which a lead remembers an event id (state
 // format version 2): the id's length, then its bytes eight at a time
 // (little endian, the last word zero-padded), each word mixed in by an
-// xor, a multiply and a shift. A UUID costs a chain of five dependent
+// xor, a multiply and a shift. A UUID costs a chain of six dependent
 // multiplies where FNV-1a (hashIDv1) costs 36. Each step is a bijection
 // of the state for a given word, so two ids of the same length that
 // differ in a single word never collide. It is stored in the changelog and
@@ -38,7 +38,9 @@ func le64(s string) uint64 {
 // hashIDv1 is the event id hash of state format version 1, 64-bit FNV-1a.
 // A lead restored from version 1 state still holds ids hashed with it
 // until they leave the dedupe window (lead.fnvUntil), and a redelivery
-// is looked up under both hashes meanwhile.
+// is looked up under both hashes meanwhile. It stays: a compacted
+// changelog keeps the version 1 record of a lead that has had no
+// touchpoint since the upgrade.
 func hashIDv1(s string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(s); i++ {

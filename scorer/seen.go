@@ -24,8 +24,8 @@ import (
 // idSet: past it the Bloom filter is mostly ones.
 const heavyIDs = 48
 
-// mixID spreads the bits of an FNV-1a hash (whose low bits depend only on
-// the low bits of the input) over the word.
+// mixID spreads the bits of an event id hash over the word (a version 1
+// FNV-1a hash's low bits depend only on the low bits of the input).
 func mixID(h uint64) uint64 { return (h ^ h>>29) * 0x9e3779b97f4a7c15 }
 
 // idBloom is a 128-bit Bloom filter of event id hashes, k = 2.

@@ -13,6 +13,17 @@ import (
 // it cannot decode.
 var ErrBadState = errors.New("scorer: bad lead state")
 
+// ErrNewerState is wrapped (with ErrBadState) by the error Restore returns
+// for a state record in a newer format version than StateVersion: written
+// by a newer release, which must not be overwritten by starting the lead
+// afresh.
+var ErrNewerState = errors.New("scorer: lead state written by a newer release")
+
+// StateVersion is the format version of the state records this release
+// writes (the record's first byte); Restore reads it and the versions
+// before it.
+const StateVersion = stateVersion
+
 // ErrDirty is returned by Restore while the engine has uncommitted
 // changes: state is restored on partition assignment, before any Apply.
 var ErrDirty = errors.New("scorer: restore with uncommitted changes")
@@ -444,6 +455,9 @@ func appendString(b []byte, s string) []byte {
 // recomputes fit.
 func (e *Engine) decodeState(key string, b []byte, l *lead) error {
 	r := reader{b: b}
+	if len(b) > 0 && b[0] > stateVersion {
+		return fmt.Errorf("%w: %w: format version %d, this release reads up to %d", ErrBadState, ErrNewerState, b[0], stateVersion)
+	}
 	if len(b) == 0 || b[0] != stateVersion && b[0] != 1 {
 		return fmt.Errorf("%w: unknown format version", ErrBadState)
 	}

@@ -285,6 +285,7 @@ func TestRestoreEdges(t *testing.T) {
 		"version":  append([]byte{3}, state[1:]...),
 		"flags":    append([]byte{2, 0x40}, state[2:]...),
 		"flags v1": append([]byte{1, 0x04}, state[2:]...), // no version 1 ids flag in version 1
+		"fnvUntil": {2, 0x06, 0x80},                       // flag 4, its time truncated
 		"trailing": append(bytes.Clone(state), 0),
 		"nan":      {1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f, 0, 0, 0, 0, 0, 0, 0},
 		"count":    {1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x03},
@@ -455,6 +456,9 @@ func FuzzRestore(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1})
 	f.Add([]byte{1, 1, 0, 0})
+	v1, _ := hex.DecodeString(stateV1)
+	f.Add(v1)
+	f.Add([]byte{2, 6, 0x80}) // flag 4 and a truncated time
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e := NewEngine(txnModel())
 		err := e.Restore("x", data)
