@@ -176,8 +176,8 @@
 // by name so that state survives a model change: names the engine's model
 // does not know are dropped on Restore, and fit is recomputed. Restore
 // rejects anything else malformed (unknown version or flag, truncation,
-// trailing bytes, non-finite numbers, implausible counts, duplicate groups)
-// with an error wrapping ErrBadState.
+// trailing bytes, non-finite numbers, implausible counts, duplicate groups
+// or cap entries) with an error wrapping ErrBadState.
 //
 // # Memory
 //

@@ -500,6 +500,9 @@ func (e *Engine) decodeState(key string, b []byte, l *lead) error {
 			caps = append(caps, capEntry(rule, day, used))
 		}
 	}
+	if r.err == nil && hasDuplicateKeys(caps) {
+		r.fail("duplicate cap usage")
+	}
 
 	n = r.count("event ids", maxDedupe, 9)
 	var seen []entry
@@ -660,4 +663,30 @@ func (r *reader) count(what string, limit, minSize int) int {
 		return 0
 	}
 	return int(n)
+}
+
+// hasDuplicateKeys reports whether two entries have the same key (a rule
+// and day, for cap usage: Engine.capped charges one entry per pair).
+func hasDuplicateKeys(es []entry) bool {
+	if len(es) <= 16 {
+		for i := range es {
+			for j := range i {
+				if es[i].k == es[j].k {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	ks := make([]uint64, len(es))
+	for i, x := range es {
+		ks[i] = x.k
+	}
+	slices.Sort(ks)
+	for i := 1; i < len(ks); i++ {
+		if ks[i] == ks[i-1] {
+			return true
+		}
+	}
+	return false
 }

@@ -606,3 +606,53 @@ func TestGrowThenRestore(t *testing.T) {
 	}
 	checkInvariants(t, b)
 }
+
+// TestRestoreRejectsDuplicateCaps: a rule and day have one cap entry;
+// a record with two is malformed.
+func TestRestoreRejectsDuplicateCaps(t *testing.T) {
+	e := NewEngine(mustParse(t, `name: g
+version: "1"
+thresholds: {mql: 5}
+rules:
+  - {name: pv, type: page_view, points: 2.5, cap: 10}
+`))
+	head := "02" + "02" + "00" + "00" + "0000000000001440" + "8080bbdd8305" + "00" + "00"
+	entry := "027076" + "d00f" + "0000000000001440" // pv, day 1000, 5 used
+	tail := "00" + "00" + "00"                      // no ids, groups, traits
+	for _, c := range []struct {
+		caps string
+		ok   bool
+	}{
+		{"01" + entry, true},
+		{"02" + entry + entry, false},
+		{"02" + entry + "027076" + "d20f" + "0000000000001440", true}, // day 1001
+	} {
+		b, err := hex.DecodeString(head + c.caps + tail)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Restore("l", b); (err == nil) != c.ok {
+			t.Errorf("caps %s: %v, want ok %v", c.caps, err, c.ok)
+		} else if err != nil && !errors.Is(err, ErrBadState) {
+			t.Errorf("caps %s: %v, want ErrBadState", c.caps, err)
+		}
+	}
+}
+
+func TestHasDuplicateKeys(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 16, 17, 100} {
+		es := make([]entry, n)
+		for i := range es {
+			es[i] = capEntry(uint16(i%7), int64(i/7), 1)
+		}
+		if hasDuplicateKeys(es) {
+			t.Fatalf("%d distinct: duplicate reported", n)
+		}
+		if n >= 2 {
+			es[n-1] = es[n/2-1]
+			if !hasDuplicateKeys(es) {
+				t.Fatalf("%d with a duplicate: not reported", n)
+			}
+		}
+	}
+}
