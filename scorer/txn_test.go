@@ -316,16 +316,22 @@ func TestStateSurvivesModelChange(t *testing.T) {
 	}
 }
 
-func TestEncodingStable(t *testing.T) {
-	// The format is part of the changelog: a golden record guards it.
-	e := NewEngine(mustParse(t, `name: g
+// goldenModel is the model of the golden state records below.
+func goldenModel(t *testing.T) *models.Model {
+	t.Helper()
+	return mustParse(t, `name: g
 version: "1"
 thresholds: {mql: 5}
 rules:
   - {name: pv, type: page_view, points: 2.5, cap: 10}
 fit:
   - {trait: title, equals: [VP], points: 1}
-`))
+`)
+}
+
+func TestEncodingStable(t *testing.T) {
+	// The format is part of the changelog: a golden record guards it.
+	e := NewEngine(goldenModel(t))
 	applyAll(e, []*Touchpoint{
 		{LeadID: "l", AnonymousID: "an", AccountID: "ac", EventID: "e", Type: "page_view", Channel: "web", OccurredAt: 1000 * day, Traits: []Attr{{"title", "VP"}}},
 		{LeadID: "l", EventID: "f", Type: "page_view", Channel: "web", OccurredAt: 1000 * day},
@@ -356,14 +362,7 @@ const stateV1 = "01" + "02" + "02616e" + "026163" + "0000000000001440" +
 // second restore (the flag and its time are encoded), and forgets the old
 // hash once those ids have left the dedupe window.
 func TestRestoreVersion1(t *testing.T) {
-	m := mustParse(t, `name: g
-version: "1"
-thresholds: {mql: 5}
-rules:
-  - {name: pv, type: page_view, points: 2.5, cap: 10}
-fit:
-  - {trait: title, equals: [VP], points: 1}
-`)
+	m := goldenModel(t)
 	v1, err := hex.DecodeString(stateV1)
 	if err != nil {
 		t.Fatal(err)
@@ -610,12 +609,7 @@ func TestGrowThenRestore(t *testing.T) {
 // TestRestoreRejectsDuplicateCaps: a rule and day have one cap entry;
 // a record with two is malformed.
 func TestRestoreRejectsDuplicateCaps(t *testing.T) {
-	e := NewEngine(mustParse(t, `name: g
-version: "1"
-thresholds: {mql: 5}
-rules:
-  - {name: pv, type: page_view, points: 2.5, cap: 10}
-`))
+	e := NewEngine(goldenModel(t))
 	head := "02" + "02" + "00" + "00" + "0000000000001440" + "8080bbdd8305" + "00" + "00"
 	entry := "027076" + "d00f" + "0000000000001440" // pv, day 1000, 5 used
 	tail := "00" + "00" + "00"                      // no ids, groups, traits
