@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/internal/kafkatest"
+	"github.com/leadscore/leadscore/models"
 	"github.com/leadscore/leadscore/scorer"
 )
 
@@ -120,10 +121,7 @@ func TestRestoreTableSizeFake(t *testing.T) {
 		src.Commit()
 	}
 
-	cfg := Config{Kafka: c.Opts(), Model: model, Topics: Topics{Touchpoints: topic + ".in", State: topic}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := restoreConfig(t, c, topic, model)
 	engines, stats, err := restore(ctx, cfg, slog.New(slog.DiscardHandler), newMetrics(nil, &Pipeline{}), []int32{0, 1, 2})
 	if err != nil {
 		t.Fatal(err)
@@ -174,10 +172,7 @@ func TestRestoreRefusesNewerState(t *testing.T) {
 	}
 	produce("a", good)
 	produce("b", []byte{scorer.StateVersion, 0xff}) // corrupt: lead b starts afresh
-	cfg := Config{Kafka: c.Opts(), Model: model, Topics: Topics{Touchpoints: topic + ".in", State: topic}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := restoreConfig(t, c, topic, model)
 	engines, _, err := restore(ctx, cfg, slog.New(slog.DiscardHandler), newMetrics(nil, &Pipeline{}), []int32{0})
 	if err != nil || engines[0].Len() != 1 {
 		t.Fatalf("corrupt record: %v", err)
@@ -188,4 +183,15 @@ func TestRestoreRefusesNewerState(t *testing.T) {
 	if !errors.Is(err, scorer.ErrNewerState) {
 		t.Fatalf("newer record: %v, want ErrNewerState", err)
 	}
+}
+
+// restoreConfig is a valid Config restoring from the changelog topic of
+// the fake cluster c.
+func restoreConfig(t *testing.T, c *kafkatest.Cluster, topic string, model *models.Model) Config {
+	t.Helper()
+	cfg := Config{Kafka: c.Opts(), Model: model, Topics: Topics{Touchpoints: topic + ".in", State: topic}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

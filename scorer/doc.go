@@ -73,11 +73,11 @@
 // (hashID, eight bytes at a time; state version 1 used FNV-1a, see "State
 // encoding") and its event time. A later touchpoint of the same lead with
 // the same hash and an event time t' with |t' - t| <= DedupeWindow is a
-// Duplicate: nothing changes, it is not even marked dirty. Entries are kept at least
-// while t >= t_ref - MaxLateness - DedupeWindow; older ones are dropped in
-// batches, once the oldest is (MaxLateness + DedupeWindow) / 8 past that
-// (they could only match touchpoints that are too late anyway). The
-// guarantee therefore is:
+// Duplicate: nothing changes, it is not even marked dirty. Entries are kept
+// at least while t >= t_ref - MaxLateness - DedupeWindow; older ones are
+// dropped in batches, once the oldest is (MaxLateness + DedupeWindow) / 8
+// past that (they could only match touchpoints that are too late anyway).
+// The guarantee therefore is:
 //
 //   - a redelivery whose event time is within DedupeWindow of the first
 //     delivery's and which is not too_late is always reported Duplicate;
@@ -172,12 +172,12 @@
 // A lead restored from version 1 looks a redelivery up under both hashes,
 // and is encoded with flag 4, until its version 1 entries have left the
 // window. A record of a newer version than StateVersion is refused with
-// ErrNewerState. Cap usage and traits are stored
-// by name so that state survives a model change: names the engine's model
-// does not know are dropped on Restore, and fit is recomputed. Restore
-// rejects anything else malformed (unknown version or flag, truncation,
-// trailing bytes, non-finite numbers, implausible counts, duplicate groups
-// or cap entries) with an error wrapping ErrBadState.
+// ErrNewerState. Cap usage and traits are stored by name so that state
+// survives a model change: names the engine's model does not know are
+// dropped on Restore, and fit is recomputed. Restore rejects anything else
+// malformed (unknown version or flag, truncation, trailing bytes,
+// non-finite numbers, implausible counts, duplicate groups or cap entries)
+// with an error wrapping ErrBadState.
 //
 // # Memory
 //

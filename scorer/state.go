@@ -19,17 +19,16 @@ var ErrBadState = errors.New("scorer: bad lead state")
 // afresh.
 var ErrNewerState = errors.New("scorer: lead state written by a newer release")
 
-// StateVersion is the format version of the state records this release
-// writes (the record's first byte); Restore reads it and the versions
-// before it.
-const StateVersion = stateVersion
-
 // ErrDirty is returned by Restore while the engine has uncommitted
 // changes: state is restored on partition assignment, before any Apply.
 var ErrDirty = errors.New("scorer: restore with uncommitted changes")
 
 const (
-	stateVersion = 2 // 1: the same, event ids hashed with hashIDv1, no fnvUntil
+	// StateVersion is the format version of the state records this
+	// release writes (the record's first byte); Restore reads it and the
+	// versions before it. Version 1: the same, event ids hashed with
+	// hashIDv1, no flag 4.
+	StateVersion = 2
 
 	maxGroups = 16             // contributor groups per lead
 	maxDedupe = 2048           // remembered event ids per lead
@@ -401,7 +400,7 @@ func (e *Engine) EncodeLead(key string, dst []byte) ([]byte, bool) {
 
 // appendState encodes l in the format of the package doc.
 func (e *Engine) appendState(l *lead, b []byte) []byte {
-	b = append(b, stateVersion)
+	b = append(b, StateVersion)
 	b = binary.AppendUvarint(b, uint64(l.flags&flagsState))
 	if l.flags&flagFNV != 0 {
 		b = binary.AppendVarint(b, l.fnvUntil)
@@ -455,10 +454,10 @@ func appendString(b []byte, s string) []byte {
 // recomputes fit.
 func (e *Engine) decodeState(key string, b []byte, l *lead) error {
 	r := reader{b: b}
-	if len(b) > 0 && b[0] > stateVersion {
-		return fmt.Errorf("%w: %w: format version %d, this release reads up to %d", ErrBadState, ErrNewerState, b[0], stateVersion)
+	if len(b) > 0 && b[0] > StateVersion {
+		return fmt.Errorf("%w: %w: format version %d, this release reads up to %d", ErrBadState, ErrNewerState, b[0], StateVersion)
 	}
-	if len(b) == 0 || b[0] != stateVersion && b[0] != 1 {
+	if len(b) == 0 || b[0] != StateVersion && b[0] != 1 {
 		return fmt.Errorf("%w: unknown format version", ErrBadState)
 	}
 	v1 := b[0] == 1
@@ -527,13 +526,10 @@ func (e *Engine) decodeState(key string, b []byte, l *lead) error {
 		if r.err != nil {
 			break
 		}
-		id := e.internGroup(string(typ), string(ch), string(camp))
-		for _, g := range groups {
-			if g.groupID() == id {
-				r.fail("duplicate group")
-			}
-		}
-		groups = append(groups, groupEntry(id, v))
+		groups = append(groups, groupEntry(e.internGroup(string(typ), string(ch), string(camp)), v))
+	}
+	if r.err == nil && hasDuplicateKeys(groups) {
+		r.fail("duplicate group")
 	}
 	l.ent = slices.Concat(seen, groups, caps)
 	l.nGroups, l.nCaps = uint8(len(groups)), uint16(len(caps))
@@ -665,8 +661,9 @@ func (r *reader) count(what string, limit, minSize int) int {
 	return int(n)
 }
 
-// hasDuplicateKeys reports whether two entries have the same key (a rule
-// and day, for cap usage: Engine.capped charges one entry per pair).
+// hasDuplicateKeys reports whether two entries have the same key: a group
+// id for groups, a rule and day for cap usage (Engine.capped charges one
+// entry per pair).
 func hasDuplicateKeys(es []entry) bool {
 	if len(es) <= 16 {
 		for i := range es {

@@ -385,8 +385,8 @@ func TestRestoreVersion1(t *testing.T) {
 	}
 	e.Commit()
 	state, _ := e.EncodeLead("l", nil)
-	if state[0] != stateVersion || state[1] != flagLeadID|flagFNV {
-		t.Fatalf("re-encoded: version %d flags %#x, want %d and %#x", state[0], state[1], stateVersion, flagLeadID|flagFNV)
+	if state[0] != StateVersion || state[1] != flagLeadID|flagFNV {
+		t.Fatalf("re-encoded: version %d flags %#x, want %d and %#x", state[0], state[1], StateVersion, flagLeadID|flagFNV)
 	}
 	e2 := NewEngine(m)
 	if err := e2.Restore("l", state); err != nil {
