@@ -260,7 +260,7 @@ func (p *Pipeline) Ready() bool { return p.ready.Load() }
 // or the cluster refuses it); the caller should exit and restart: the
 // state and offsets of the last committed transaction are intact.
 func (p *Pipeline) Run(ctx context.Context) error {
-	batchLimit, err := producerBatchLimit(ctx, p.cfg.Kafka, p.cfg.Topics)
+	batchLimit, err := producerBatchLimit(ctx, p.cfg.Kafka, p.cfg.Topics, p.log)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -118,25 +119,65 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, t Topics, plan TopicPla
 // producerBatchLimit is the largest record batch every output topic takes:
 // the smallest max.message.bytes among them, at most maxRecordBytes. A
 // batch over a topic's limit fails for good, so the producer must never
-// build one. When the configs cannot be read (no DescribeConfigs
-// permission), Kafka's default limit is assumed.
-func producerBatchLimit(ctx context.Context, opts []kgo.Opt, t Topics) (int32, error) {
+// build one. When the configs may not be read (no DescribeConfigs
+// permission, or a broker too old to answer), Kafka's default limit is
+// assumed and logged. Topics created a moment ago may not be known yet to
+// the broker that answers: other errors are retried for up to 30 seconds,
+// so that a fresh topic's own limit is the one used.
+func producerBatchLimit(ctx context.Context, opts []kgo.Opt, t Topics, log *slog.Logger) (int32, error) {
 	const kafkaDefault = 1048588
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return 0, fmt.Errorf("ingest: client: %w", err)
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(30 * time.Second)
+	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		limit, err := describeBatchLimit(ctx, adm, t)
+		if err == nil {
+			return limit, nil
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if refusedForGood(err) || time.Now().Add(backoff).After(deadline) {
+			log.Warn("cannot read the output topics' max.message.bytes; assuming Kafka's default: dead letters over it are truncated",
+				"bytes", kafkaDefault, "err", err)
+			return kafkaDefault, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// refusedForGood reports whether a DescribeConfigs failure will not go away
+// by asking again: the principal may not describe the topics, or the
+// broker does not know the request.
+func refusedForGood(err error) bool {
+	for _, e := range []error{kerr.TopicAuthorizationFailed, kerr.ClusterAuthorizationFailed, kerr.UnsupportedVersion, kerr.InvalidRequest} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// describeBatchLimit reads the output topics' max.message.bytes once.
+func describeBatchLimit(ctx context.Context, adm *kadm.Client, t Topics) (int32, error) {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	rcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, t.MQL, t.DLQ, t.State, t.Scored)
+	rcs, err := adm.DescribeTopicConfigs(rctx, t.MQL, t.DLQ, t.State, t.Scored)
 	if err != nil {
-		return kafkaDefault, nil
+		return 0, err
 	}
 	limit := int32(maxRecordBytes)
 	for _, rc := range rcs {
 		if rc.Err != nil {
-			return kafkaDefault, nil
+			return 0, fmt.Errorf("topic %q: %w", rc.Name, rc.Err)
 		}
 		for _, c := range rc.Configs {
 			if c.Key != "max.message.bytes" || c.Value == nil {
