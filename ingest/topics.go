@@ -139,7 +139,8 @@ func producerBatchLimit(ctx context.Context, opts []kgo.Opt, t Topics, log *slog
 			return limit, nil
 		}
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			// Stopping: Run ends without producing, whatever the limit.
+			return kafkaDefault, nil
 		}
 		if refusedForGood(err) || time.Now().Add(backoff).After(deadline) {
 			log.Warn("cannot read the output topics' max.message.bytes; assuming Kafka's default: dead letters over it are truncated",
@@ -148,7 +149,7 @@ func producerBatchLimit(ctx context.Context, opts []kgo.Opt, t Topics, log *slog
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return kafkaDefault, nil
 		case <-time.After(backoff):
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -74,5 +75,34 @@ func TestProducerBatchLimitFreshTopics(t *testing.T) {
 				t.Errorf("warning logged: %v, want %v; log:\n%s", warned, tc.warning, logs.String())
 			}
 		})
+	}
+}
+
+// TestProducerBatchLimitStops: while the retries last, a stop (the context
+// done) ends them at once, without an error, as Run ends on a stop.
+func TestProducerBatchLimitStops(t *testing.T) {
+	c := kafkatest.Fake(t)
+	in := c.Topic(t, 1, nil)
+	topics := Topics{Touchpoints: in, State: in + ".state", Scored: in + ".scored", MQL: in + ".mql", DLQ: in + ".dlq"}
+	fc := c.KFake
+	fc.ControlKey(int16(kmsg.DescribeConfigs), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		fc.KeepControl()
+		req := kr.(*kmsg.DescribeConfigsRequest)
+		resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, r := range req.Resources {
+			rr := kmsg.NewDescribeConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, kerr.UnknownTopicOrPartition.Code
+			resp.Resources = append(resp.Resources, rr)
+		}
+		return resp, nil, true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := producerBatchLimit(ctx, c.Opts(), topics, slog.New(slog.DiscardHandler)); err != nil {
+		t.Errorf("stopped while retrying: %v, want no error", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("returned %v after the start, %v after the stop: the retries did not stop", took, took-500*time.Millisecond)
 	}
 }
