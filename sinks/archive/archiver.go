@@ -141,12 +141,18 @@ type Archiver struct {
 	m      *metrics
 	source map[string]string // topic -> table its records belong to
 
-	mu      sync.Mutex // guards everything below
-	cl      *kgo.Client
-	segs    map[topicPartition]*segment
-	locks   map[topicPartition]*partitionLock // partitions this archiver may write
-	started bool
-	fatal   error
+	mu    sync.Mutex // guards everything below
+	cl    *kgo.Client
+	segs  map[topicPartition]*segment
+	locks map[topicPartition]*partitionLock // partitions this archiver may write
+	// uncommitted holds, per partition, the offset after the last segment
+	// whose files are in place but whose commit failed (the group had
+	// moved to a new generation): committed again once the archiver is
+	// back in the group and still owns the partition (see
+	// commitUncommitted), forgotten when the partition is revoked or lost.
+	uncommitted map[topicPartition]kgo.EpochOffset
+	started     bool
+	fatal       error
 
 	// beforeCommit, when set (tests), runs after a segment's files are in
 	// place and before its offset is committed; an error is fatal, as a
@@ -176,8 +182,9 @@ func New(cfg Config) (*Archiver, error) {
 			cfg.MQLTopic:    TableMQL,
 			cfg.DLQTopic:    TableDeadLetters,
 		},
-		segs:  make(map[topicPartition]*segment),
-		locks: make(map[topicPartition]*partitionLock),
+		segs:        make(map[topicPartition]*segment),
+		locks:       make(map[topicPartition]*partitionLock),
+		uncommitted: make(map[topicPartition]kgo.EpochOffset),
 	}, nil
 }
 
@@ -247,6 +254,9 @@ func (a *Archiver) Run(ctx context.Context) error {
 		cancel()
 
 		a.mu.Lock()
+		if a.fatal == nil && len(a.uncommitted) > 0 && ctx.Err() == nil {
+			a.commitUncommitted(ctx)
+		}
 		fetches.EachError(func(topic string, partition int32, err error) {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return
@@ -575,11 +585,13 @@ func (a *Archiver) closeSegment(ctx context.Context, s *segment) error {
 			return err
 		}
 	}
-	if err := a.commit(ctx, s); err != nil {
+	if err := a.commit(ctx, s.tp, kgo.EpochOffset{Epoch: s.lastEpoch, Offset: s.last + 1}); err != nil {
 		a.m.commitErrors.Inc()
-		a.log.Warn("offset commit failed; the segment will be rewritten by whoever consumes it next",
+		a.uncommitted[s.tp] = kgo.EpochOffset{Epoch: s.lastEpoch, Offset: s.last + 1}
+		a.log.Warn("offset commit failed; committed again if this archiver keeps the partition, else its next owner rewrites the segment",
 			"topic", s.tp.topic, "partition", s.tp.partition, "first", s.first, "last", s.last, "err", err)
 	} else {
+		delete(a.uncommitted, s.tp)
 		a.log.Debug("segment archived", "topic", s.tp.topic, "partition", s.tp.partition,
 			"first", s.first, "last", s.last, "records", s.records, "files", len(written))
 	}
@@ -593,12 +605,9 @@ func renameFile(tmp, final string) error {
 	return nil
 }
 
-// commit synchronously commits s.last+1 for the segment's partition in
-// the current group generation.
-func (a *Archiver) commit(ctx context.Context, s *segment) error {
-	offsets := map[string]map[int32]kgo.EpochOffset{
-		s.tp.topic: {s.tp.partition: {Epoch: s.lastEpoch, Offset: s.last + 1}},
-	}
+// commit synchronously commits at for tp in the current group generation.
+func (a *Archiver) commit(ctx context.Context, tp topicPartition, at kgo.EpochOffset) error {
+	offsets := map[string]map[int32]kgo.EpochOffset{tp.topic: {tp.partition: at}}
 	var rerr error
 	a.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
@@ -614,9 +623,37 @@ func (a *Archiver) commit(ctx context.Context, s *segment) error {
 		}
 	})
 	if rerr != nil {
-		return fmt.Errorf("archive: commit %s/%d@%d: %w", s.tp.topic, s.tp.partition, s.last+1, rerr)
+		return fmt.Errorf("archive: commit %s/%d@%d: %w", tp.topic, tp.partition, at.Offset, rerr)
 	}
 	return nil
+}
+
+// commitUncommitted commits again the segments whose commit failed, for
+// the partitions this archiver still holds; a.mu held, between polls (no
+// rebalance runs). A commit fails when the group dropped the archiver
+// (it stalled past the rebalance timeout) and moved on; a cooperative
+// rebalance may then give the archiver back the same partitions without
+// revoking them, so no other archiver rewrites those segments, and the
+// client's position is past them. Their files stayed in place under the
+// partition's lock, which was held throughout (a revoke or a loss
+// releases it and forgets the offset here), so committing after them is
+// what a successful commit would have done. A failure is tried again
+// after the next poll.
+func (a *Archiver) commitUncommitted(ctx context.Context) {
+	for tp, at := range a.uncommitted {
+		if a.locks[tp] == nil {
+			delete(a.uncommitted, tp)
+			continue
+		}
+		if err := a.commit(ctx, tp, at); err != nil {
+			a.log.Debug("commit after a failed one failed again; retrying after the next poll",
+				"topic", tp.topic, "partition", tp.partition, "offset", at.Offset, "err", err)
+			continue
+		}
+		delete(a.uncommitted, tp)
+		a.log.Info("committed after a failed commit: the partition stayed with this archiver",
+			"topic", tp.topic, "partition", tp.partition, "offset", at.Offset)
+	}
 }
 
 // flushIdle closes segments without a new record for FlushIdle; a.mu held.
@@ -715,6 +752,7 @@ func (a *Archiver) onLost(_ context.Context, _ *kgo.Client, lost map[string][]in
 // releaseLock releases the lock of tp if this archiver holds it; a.mu
 // held, and tp must have no open segment.
 func (a *Archiver) releaseLock(tp topicPartition) {
+	delete(a.uncommitted, tp) // its next owner rewrites from the committed offset
 	if l := a.locks[tp]; l != nil {
 		delete(a.locks, tp)
 		l.release()

@@ -73,9 +73,13 @@
 //     without a revoke (session timeout) has its open segment dropped
 //     unwritten; its next owner archives those records.
 //   - A failed commit after the files are in place is counted
-//     (leadscore_archive_commit_errors_total) and logged, not fatal: the
-//     next commit covers it, or whoever consumes the partition next
-//     deletes and rewrites the files. A failed write is fatal: Run removes
+//     (leadscore_archive_commit_errors_total) and logged, not fatal. While
+//     the archiver keeps the partition's lock (a cooperative rebalance
+//     may give the partition back to a member the group had dropped,
+//     without a revoke), it commits the same offset again after its next
+//     poll, and a later segment's commit covers it too; once the
+//     partition is revoked or lost, whoever consumes it next deletes and
+//     rewrites the files. A failed write is fatal: Run removes
 //     its temporary files, leaves the group and returns the error; the
 //     uncommitted records are archived again on restart.
 //
