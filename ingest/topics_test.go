@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/leadscore/leadscore/internal/kafkatest"
@@ -40,23 +42,7 @@ func TestProducerBatchLimitFreshTopics(t *testing.T) {
 			if err := EnsureTopics(context.Background(), c.Admin(t), topics, TopicPlan{Create: true}); err != nil {
 				t.Fatal(err)
 			}
-			var refused atomic.Int32
-			fc := c.KFake
-			fc.ControlKey(int16(kmsg.DescribeConfigs), func(kr kmsg.Request) (kmsg.Response, error, bool) {
-				if refused.Load() >= tc.refuse {
-					return nil, nil, false
-				}
-				fc.KeepControl()
-				refused.Add(1)
-				req := kr.(*kmsg.DescribeConfigsRequest)
-				resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
-				for _, r := range req.Resources {
-					rr := kmsg.NewDescribeConfigsResponseResource()
-					rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, tc.code
-					resp.Resources = append(resp.Resources, rr)
-				}
-				return resp, nil, true
-			})
+			refused := refuseDescribeConfigs(c.KFake, tc.code, tc.refuse)
 			var logs bytes.Buffer
 			got, err := producerBatchLimit(context.Background(), c.Opts(), topics, slog.New(slog.NewTextHandler(&logs, nil)))
 			if err != nil {
@@ -84,18 +70,7 @@ func TestProducerBatchLimitStops(t *testing.T) {
 	c := kafkatest.Fake(t)
 	in := c.Topic(t, 1, nil)
 	topics := Topics{Touchpoints: in, State: in + ".state", Scored: in + ".scored", MQL: in + ".mql", DLQ: in + ".dlq"}
-	fc := c.KFake
-	fc.ControlKey(int16(kmsg.DescribeConfigs), func(kr kmsg.Request) (kmsg.Response, error, bool) {
-		fc.KeepControl()
-		req := kr.(*kmsg.DescribeConfigsRequest)
-		resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
-		for _, r := range req.Resources {
-			rr := kmsg.NewDescribeConfigsResponseResource()
-			rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, kerr.UnknownTopicOrPartition.Code
-			resp.Resources = append(resp.Resources, rr)
-		}
-		return resp, nil, true
-	})
+	refuseDescribeConfigs(c.KFake, kerr.UnknownTopicOrPartition.Code, math.MaxInt32)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -105,4 +80,27 @@ func TestProducerBatchLimitStops(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("returned %v after the start, %v after the stop: the retries did not stop", took, took-500*time.Millisecond)
 	}
+}
+
+// refuseDescribeConfigs makes fc answer its next n DescribeConfigs requests
+// with code for every resource (0 for n: none), and returns the count of
+// those answered so.
+func refuseDescribeConfigs(fc *kfake.Cluster, code int16, n int32) *atomic.Int32 {
+	var refused atomic.Int32
+	fc.ControlKey(int16(kmsg.DescribeConfigs), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		if refused.Load() >= n {
+			return nil, nil, false
+		}
+		fc.KeepControl()
+		refused.Add(1)
+		req := kr.(*kmsg.DescribeConfigsRequest)
+		resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		for _, r := range req.Resources {
+			rr := kmsg.NewDescribeConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName, rr.ErrorCode = r.ResourceType, r.ResourceName, code
+			resp.Resources = append(resp.Resources, rr)
+		}
+		return resp, nil, true
+	})
+	return &refused
 }
