@@ -585,9 +585,10 @@ func (a *Archiver) closeSegment(ctx context.Context, s *segment) error {
 			return err
 		}
 	}
-	if err := a.commit(ctx, s.tp, kgo.EpochOffset{Epoch: s.lastEpoch, Offset: s.last + 1}); err != nil {
+	at := kgo.EpochOffset{Epoch: s.lastEpoch, Offset: s.last + 1}
+	if err := a.commit(ctx, s.tp, at); err != nil {
 		a.m.commitErrors.Inc()
-		a.uncommitted[s.tp] = kgo.EpochOffset{Epoch: s.lastEpoch, Offset: s.last + 1}
+		a.uncommitted[s.tp] = at
 		a.log.Warn("offset commit failed; committed again if this archiver keeps the partition, else its next owner rewrites the segment",
 			"topic", s.tp.topic, "partition", s.tp.partition, "first", s.first, "last", s.last, "err", err)
 	} else {
@@ -628,9 +629,9 @@ func (a *Archiver) commit(ctx context.Context, tp topicPartition, at kgo.EpochOf
 	return nil
 }
 
-// commitUncommitted commits again the segments whose commit failed, for
-// the partitions this archiver still holds; a.mu held, between polls (no
-// rebalance runs). A commit fails when the group dropped the archiver
+// commitUncommitted commits again the segments whose commit failed (all
+// of partitions this archiver still holds: releaseLock forgets the
+// others); a.mu held, between polls (no rebalance runs). A commit fails when the group dropped the archiver
 // (it stalled past the rebalance timeout) and moved on; a cooperative
 // rebalance may then give the archiver back the same partitions without
 // revoking them, so no other archiver rewrites those segments, and the
@@ -641,10 +642,6 @@ func (a *Archiver) commit(ctx context.Context, tp topicPartition, at kgo.EpochOf
 // after the next poll.
 func (a *Archiver) commitUncommitted(ctx context.Context) {
 	for tp, at := range a.uncommitted {
-		if a.locks[tp] == nil {
-			delete(a.uncommitted, tp)
-			continue
-		}
 		if err := a.commit(ctx, tp, at); err != nil {
 			a.log.Debug("commit after a failed one failed again; retrying after the next poll",
 				"topic", tp.topic, "partition", tp.partition, "offset", at.Offset, "err", err)
