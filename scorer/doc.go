@@ -19,6 +19,14 @@
 // no rule is still applied with 0 points: its time moves the lead's
 // reference time, its event id is remembered, its traits count.
 //
+// The globs on one property key (the default model has four on url) are
+// matched together, once per touchpoint, into a bit mask, and the masks of
+// recent values are cached per engine (a 4-way cache of 1024 values of up
+// to 128 bytes, each stored whole and compared whole before it is served):
+// a site has far fewer pages than page views. Where values do not repeat,
+// the cache notices it (fewer than 1 hit in 16 over 4096 lookups) and
+// steps aside for the next 65536 touchpoints.
+//
 // # Decay
 //
 // Engagement is E(t) = sum_i p_i * 2^(-(t-t_i)/H) over applied touchpoints
@@ -31,7 +39,9 @@
 //	t <  t_ref:  E_ref = E_ref + p * 2^(-(t_ref - t)/H)   (late)
 //
 // Every factor is at most 1 and E_ref stays bounded by the sum of |p|; the
-// decay method's comment says why this form is numerically stable. A new
+// decay method's comment says why this form is numerically stable. The
+// factors come from exp2 (exp2.go), a table of 2^(j/64) and a fifth-degree
+// polynomial, within 2 ulps of math.Exp2 at a third of its cost. A new
 // lead starts at t_ref = the event time of its first touchpoint. Score reports E_ref decayed to max(at, t_ref): a question about
 // a time before t_ref is answered with E_ref, never with a value decayed
 // backwards (which would grow and could overflow).
@@ -212,5 +222,7 @@
 // also has an index of its ids (2 bytes a cell, at most half full).
 // Contributor group keys (type, channel, campaign) are interned per engine
 // and never freed, on the assumption that there are few of them; a small
-// direct-mapped cache in front of the intern map serves the groups in use.
+// direct-mapped cache in front of the intern map serves the groups in use,
+// and in front of it each rule remembers the group of its last touchpoint
+// (the type is the rule's; the channel and campaign are compared).
 package scorer

@@ -92,7 +92,8 @@ type Engine struct {
 
 	groupKeys  []groupKey
 	groupIndex map[groupKey]uint32
-	groupHot   []groupHot // direct-mapped cache in front of groupIndex
+	groupHot   []groupHot  // direct-mapped cache in front of groupIndex
+	ruleGroups []lastGroup // by rule index: the group of its last touchpoint
 
 	index leadIndex // lead key -> slot in leads
 	leads []lead
@@ -200,6 +201,7 @@ func NewEngine(m *models.Model) *Engine {
 		capIndex:   make(map[string]uint16, len(m.Rules)),
 		groupIndex: make(map[groupKey]uint32),
 		groupHot:   make([]groupHot, groupHotSize),
+		ruleGroups: make([]lastGroup, len(m.Rules)),
 		index:      newLeadIndex(),
 	}
 	if e.topN <= 0 {
@@ -266,7 +268,7 @@ func (e *Engine) decay(dt int64) float64 {
 	if dt <= 0 {
 		return 1
 	}
-	return math.Exp2(-float64(dt) / e.halfLife)
+	return exp2(-float64(dt) / e.halfLife)
 }
 
 // Score returns a lead's engagement decayed to max(atMillis, t_ref), its fit
@@ -368,7 +370,7 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 		l.eRef += pts * w
 	}
 	if pts != 0 {
-		e.addGroup(l, tp, pts*w)
+		e.addGroup(l, e.ruleGroup(r, tp), pts*w)
 	}
 	l.remember(h, t, subSat(l.tRef, e.maxLate+e.window), (e.maxLate+e.window)/8, e.dropIDs)
 	l.pruneCaps(floorDiv(subSat(l.tRef, e.maxLate), msPerDay))
@@ -505,13 +507,34 @@ func (e *Engine) internGroup(typ, channel, campaign string) uint32 {
 	return id
 }
 
-// addGroup adds amount (already decayed to t_ref) to tp's contributor
-// group. A lead holds at most maxGroups groups; when a new one does not
+// ruleGroup returns the id of the contributor group of tp, whose rule is
+// r. Each rule remembers the group of its last touchpoint: the type is the
+// rule's, and most touchpoints of a rule share their channel and campaign,
+// so two string comparisons usually do instead of the group cache's hash
+// and three.
+func (e *Engine) ruleGroup(r *rule, tp *Touchpoint) uint32 {
+	c := &e.ruleGroups[r.idx]
+	if c.id != 0 && c.channel == tp.Channel && c.campaign == tp.Campaign {
+		return c.id - 1
+	}
+	id := e.internGroup(tp.Type, tp.Channel, tp.Campaign)
+	k := &e.groupKeys[id]
+	*c = lastGroup{channel: k.channel, campaign: k.campaign, id: id + 1}
+	return id
+}
+
+// lastGroup is the group of a rule's last touchpoint (Engine.ruleGroup).
+type lastGroup struct {
+	channel, campaign string
+	id                uint32 // group id + 1; 0: none yet
+}
+
+// addGroup adds amount (already decayed to t_ref) to contributor group
+// id. A lead holds at most maxGroups groups; when a new one does not
 // fit, the smallest of the named groups and the new one is folded into the
 // "(other)" group (group id 0), which is made from the smallest named group
 // the first time.
-func (e *Engine) addGroup(l *lead, tp *Touchpoint, amount float64) {
-	id := e.internGroup(tp.Type, tp.Channel, tp.Campaign)
+func (e *Engine) addGroup(l *lead, id uint32, amount float64) {
 	gs := l.groups()
 	for i := range gs {
 		if gs[i].groupID() == id {

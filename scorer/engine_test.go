@@ -2,7 +2,9 @@ package scorer
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"regexp"
 	"testing"
 	"time"
@@ -817,6 +819,44 @@ func TestOutcomeString(t *testing.T) {
 	for o, want := range map[Outcome]string{Scored: "scored", Duplicate: "duplicate", TooLate: "too_late", Future: "future", 9: "Outcome(9)"} {
 		if o.String() != want {
 			t.Errorf("%d: %q, want %q", o, o.String(), want)
+		}
+	}
+}
+
+// TestGroupPerChannelAndCampaign checks that touchpoints of one rule are
+// grouped by their own channel and campaign (the rule remembers only its
+// last group), with points summed per group: 12 groups, fewer than a
+// lead holds.
+func TestGroupPerChannelAndCampaign(t *testing.T) {
+	e := NewEngine(mustParse(t, `name: g
+version: "1"
+top_contributors: 16
+thresholds: {mql: 1e9}
+rules:
+  - {type: email_click, points: 1}
+  - {type: page_view, points: 100}
+`))
+	want := map[Contributor]float64{}
+	rng := rand.New(rand.NewPCG(1, 9))
+	for i := range 300 {
+		tp := ev("x", fmt.Sprint(i), "email_click", t0, channel([]string{"email", ""}[rng.IntN(2)]), campaign([]string{"a", "b", ""}[rng.IntN(3)]))
+		if i%7 == 0 {
+			tp.Type = "page_view"
+		}
+		apply(e, tp)
+		want[Contributor{Type: tp.Type, Channel: tp.Channel, Campaign: tp.Campaign}] += e.rules.match(tp).points
+	}
+	l := &e.leads[0]
+	got := map[Contributor]float64{}
+	for _, c := range e.contributors(l, nil) {
+		got[Contributor{Type: c.Type, Channel: c.Channel, Campaign: c.Campaign}] = c.Points
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d groups %v, want %d %v", len(got), got, len(want), want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("group %+v: %v points, want %v", k, got[k], v)
 		}
 	}
 }

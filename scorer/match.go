@@ -1,6 +1,7 @@
 package scorer
 
 import (
+	"hash/maphash"
 	"math"
 	"slices"
 	"strconv"
@@ -88,10 +89,15 @@ func (g *glob) match(s string) bool {
 	return true
 }
 
-// propMatch is a compiled models.PropertyMatch.
+// propMatch is a compiled models.PropertyMatch. Its glob is one of the
+// globs of a property key (matcher.keys[ki]), bit of that key's mask; a
+// condition on a key the rule's type has more than maxTypeKeys of is
+// matched on its own (slot < 0).
 type propMatch struct {
 	key  string
 	glob glob
+	slot int8  // index of the key in the type's keys (matcher.typeKeys), or -1
+	bit  uint8 // the glob's bit in the key's mask
 }
 
 // rule is a compiled models.Rule.
@@ -106,6 +112,8 @@ type rule struct {
 	cap      float64
 }
 
+// matches reports whether tp meets r's conditions, matching each glob on
+// its own.
 func (r *rule) matches(tp *Touchpoint) bool {
 	if r.channel != "" && r.channel != tp.Channel {
 		return false
@@ -122,10 +130,78 @@ func (r *rule) matches(tp *Touchpoint) bool {
 	return true
 }
 
+// matchesMasked is matches with the masks of the type's keys (computed
+// as needed into masks, at most once per key and touchpoint).
+func (r *rule) matchesMasked(m *matcher, tp *Touchpoint, ti uint32, masks *typeMasks) bool {
+	if r.channel != "" && r.channel != tp.Channel {
+		return false
+	}
+	if r.campaign != "" && r.campaign != tp.Campaign {
+		return false
+	}
+	for i := range r.props {
+		p := &r.props[i]
+		if p.slot < 0 {
+			v, ok := tp.Prop(p.key)
+			if !ok || !p.glob.match(v) {
+				return false
+			}
+			continue
+		}
+		if masks.done&(1<<p.slot) == 0 {
+			masks.mask[p.slot] = m.keyMask(m.typeKeys[ti][p.slot], tp)
+			masks.done |= 1 << p.slot
+		}
+		if masks.mask[p.slot]&(1<<p.bit) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// propKey is a property key the rules match on, with the distinct globs
+// they match its value against (at most 64: a key with more has several
+// propKeys).
+type propKey struct {
+	name  string
+	globs []glob
+}
+
+// maskOf returns the mask of the globs v matches: bit i for globs[i].
+func (k *propKey) maskOf(v string) uint64 {
+	var mask uint64
+	for i := range k.globs {
+		if k.globs[i].match(v) {
+			mask |= 1 << i
+		}
+	}
+	return mask
+}
+
+// maxTypeKeys bounds the property keys (propKeys) whose masks a type's
+// rules share; conditions on more keys are matched one by one.
+const maxTypeKeys = 8
+
+// typeMasks holds, while one touchpoint is matched, the masks of its
+// type's keys computed so far.
+type typeMasks struct {
+	done uint8
+	mask [maxTypeKeys]uint64
+}
+
 // matcher selects the winning rule of a touchpoint.
+//
+// Property conditions are globs, and matching several of them against a
+// URL for every page view is most of the cost of choosing a rule. Values
+// repeat (a site has far fewer pages than views), so each property value's
+// matches are computed once for all the globs on its key (a mask) and kept
+// in a small cache (valueMemo) for the next touchpoint with the same value.
 type matcher struct {
-	types  nameTable // touchpoint type -> index into byType
-	byType [][]rule
+	types    nameTable  // touchpoint type -> index into byType
+	byType   [][]rule   // by type, in order of precedence
+	typeKeys [][]uint16 // by type: the indexes in keys of the keys its rules match on
+	keys     []propKey
+	memo     *valueMemo // nil when no rule has a property condition
 }
 
 func newMatcher(rs []models.Rule) matcher {
@@ -141,9 +217,6 @@ func newMatcher(rs []models.Rule) matcher {
 			points:   r.Points,
 			cap:      r.Cap,
 		}
-		for _, p := range r.Properties {
-			cr.props = append(cr.props, propMatch{key: p.Key, glob: compileGlob(p.Glob)})
-		}
 		if r.Channel != "" {
 			cr.nconds++
 		}
@@ -158,6 +231,10 @@ func newMatcher(rs []models.Rule) matcher {
 			ti = uint32(len(m.byType))
 			m.types.put(r.Type, ti)
 			m.byType = append(m.byType, nil)
+			m.typeKeys = append(m.typeKeys, nil)
+		}
+		for _, p := range r.Properties {
+			cr.props = append(cr.props, m.compileProp(ti, p))
 		}
 		m.byType[ti] = append(m.byType[ti], cr)
 	}
@@ -165,7 +242,50 @@ func newMatcher(rs []models.Rule) matcher {
 		// Stable: file order among rules with as many conditions.
 		slices.SortStableFunc(rs, func(a, b rule) int { return b.nconds - a.nconds })
 	}
+	if len(m.keys) > 0 {
+		m.memo = &valueMemo{seed: maphash.MakeSeed()}
+	}
 	return m
+}
+
+// compileProp compiles a property condition of a rule of type ti, adding
+// its glob to its key's (and the key to the type's keys) when they are not
+// there yet.
+func (m *matcher) compileProp(ti uint32, p models.PropertyMatch) propMatch {
+	pm := propMatch{key: p.Key, glob: compileGlob(p.Glob), slot: -1}
+	// The key's propKey holding this glob, else the last one with room.
+	ki, bit := -1, -1
+	for i := range m.keys {
+		k := &m.keys[i]
+		if k.name != p.Key {
+			continue
+		}
+		if j := slices.IndexFunc(k.globs, func(g glob) bool { return g.pattern == p.Glob }); j >= 0 {
+			ki, bit = i, j
+			break
+		}
+		if len(k.globs) < 64 {
+			ki = i
+		}
+	}
+	if ki < 0 {
+		ki = len(m.keys)
+		m.keys = append(m.keys, propKey{name: p.Key})
+	}
+	if bit < 0 {
+		k := &m.keys[ki]
+		bit = len(k.globs)
+		k.globs = append(k.globs, pm.glob)
+	}
+	pm.bit = uint8(bit)
+	tk := m.typeKeys[ti]
+	if j := slices.Index(tk, uint16(ki)); j >= 0 {
+		pm.slot = int8(j)
+	} else if len(tk) < maxTypeKeys {
+		pm.slot = int8(len(tk))
+		m.typeKeys[ti] = append(tk, uint16(ki))
+	}
+	return pm
 }
 
 // match returns the winning rule for tp, or nil.
@@ -175,12 +295,109 @@ func (m *matcher) match(tp *Touchpoint) *rule {
 		return nil
 	}
 	rs := m.byType[ti]
+	if len(m.typeKeys[ti]) > 0 && !m.memo.resting() {
+		var masks typeMasks
+		for i := range rs {
+			if rs[i].matchesMasked(m, tp, ti, &masks) {
+				return &rs[i]
+			}
+		}
+		return nil
+	}
 	for i := range rs {
 		if rs[i].matches(tp) {
 			return &rs[i]
 		}
 	}
 	return nil
+}
+
+// keyMask returns the mask of the globs of keys[ki] that tp's value of the
+// key matches: 0 when tp does not have the key.
+func (m *matcher) keyMask(ki uint16, tp *Touchpoint) uint64 {
+	k := &m.keys[ki]
+	v, ok := tp.Prop(k.name)
+	if !ok {
+		return 0
+	}
+	return m.memo.mask(k, ki, v)
+}
+
+// valueMemo remembers the masks of recent property values: a four-way
+// set-associative cache of memoSlots entries, each with a copy of its
+// value (values longer than memoMaxLen are matched every time). An entry
+// is served only when its key and whole value are those asked for, so the
+// cache changes what is computed, never the result. Each engine has its
+// own: one writer, no locks.
+//
+// Where values hardly ever repeat (URLs with unique query strings), the
+// cache would only add a hash and a copy to every match: after a window of
+// memoWindow lookups with fewer than memoMinHits hits, it is left alone
+// for the next memoRest touchpoints, then tried again.
+type valueMemo struct {
+	ents   [memoSlots]memoEntry         // a set is 4 entries, one cache line
+	bytes  [memoSlots * memoMaxLen]byte // entry i's value: bytes[i*memoMaxLen:][:its length]
+	next   [memoSlots / memoWays]uint8  // per set: the way to replace next
+	seed   maphash.Seed
+	looked uint32 // lookups in this window
+	hits   uint32 // hits in this window
+	rest   uint32 // touchpoints left to leave the cache alone for
+}
+
+// memoEntry is a cached mask. Its tag is the value's hash (high 32 bits),
+// its key's index (bits 16-31), 1 (bit 15, so that no tag is 0) and its
+// length (bits 0-14): equal tags mean the same key and length.
+type memoEntry struct {
+	tag, mask uint64
+}
+
+const (
+	memoBits    = 10
+	memoSlots   = 1 << memoBits
+	memoWays    = 4
+	memoMaxLen  = 128
+	memoWindow  = 1 << 12
+	memoMinHits = memoWindow / 16
+	memoRest    = 1 << 16
+)
+
+// resting reports whether the cache is being left alone, counting the
+// touchpoint it is left alone for.
+func (c *valueMemo) resting() bool {
+	if c.rest == 0 {
+		return false
+	}
+	c.rest--
+	return true
+}
+
+// mask returns the mask of value v of key k (keys[ki]).
+func (c *valueMemo) mask(k *propKey, ki uint16, v string) uint64 {
+	if len(v) > memoMaxLen {
+		return k.maskOf(v)
+	}
+	if c.looked++; c.looked == memoWindow {
+		if c.hits < memoMinHits {
+			c.rest = memoRest
+		}
+		c.looked, c.hits = 0, 0
+	}
+	h := maphash.String(c.seed, v)
+	tag := h&^0xffff_ffff | uint64(ki)<<16 | 1<<15 | uint64(len(v))
+	set := (h ^ uint64(ki)*0x9e3779b97f4a7c15) >> (64 - memoBits + 2)
+	first := set * memoWays
+	for i := first; i < first+memoWays; i++ {
+		if c.ents[i].tag == tag && string(c.bytes[i*memoMaxLen:i*memoMaxLen+uint64(len(v))]) == v {
+			c.hits++
+			return c.ents[i].mask
+		}
+	}
+	mask := k.maskOf(v)
+	i := first + uint64(c.next[set])
+	c.next[set] = (c.next[set] + 1) % memoWays
+	copy(c.bytes[i*memoMaxLen:i*memoMaxLen+memoMaxLen], v)
+	c.ents[i] = memoEntry{tag: tag, mask: mask}
+	return mask
 }
 
 // fitRule is a compiled models.FitRule.
