@@ -24,8 +24,8 @@
 // recent values are cached per engine (a 4-way cache of 1024 values of up
 // to 128 bytes, each stored whole and compared whole before it is served):
 // a site has far fewer pages than page views. Where values do not repeat,
-// the cache notices it (fewer than 1 hit in 16 over 4096 lookups) and
-// steps aside for the next 65536 touchpoints.
+// the cache notices it (fewer than 1 hit in 16 over 1024 lookups) and
+// steps aside for the next 262144 touchpoints.
 //
 // # Decay
 //

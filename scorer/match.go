@@ -356,9 +356,9 @@ const (
 	memoSlots   = 1 << memoBits
 	memoWays    = 4
 	memoMaxLen  = 128
-	memoWindow  = 1 << 12
+	memoWindow  = 1 << 10
 	memoMinHits = memoWindow / 16
-	memoRest    = 1 << 16
+	memoRest    = 1 << 18
 )
 
 // resting reports whether the cache is being left alone, counting the
