@@ -202,6 +202,11 @@ type matcher struct {
 	typeKeys [][]uint16 // by type: the indexes in keys of the keys its rules match on
 	keys     []propKey
 	memo     *valueMemo // nil when no rule has a property condition
+
+	// While compiling: where each (key, glob) is, and each key's last
+	// propKey.
+	globAt  map[models.PropertyMatch]keyBit
+	lastKey map[string]int
 }
 
 func newMatcher(rs []models.Rule) matcher {
@@ -245,47 +250,53 @@ func newMatcher(rs []models.Rule) matcher {
 	if len(m.keys) > 0 {
 		m.memo = &valueMemo{seed: maphash.MakeSeed()}
 	}
+	m.globAt, m.lastKey = nil, nil
 	return m
 }
 
 // compileProp compiles a property condition of a rule of type ti, adding
 // its glob to its key's (and the key to the type's keys) when they are not
-// there yet.
+// there yet. Keys past the 65536th (a model no one writes, but one the
+// loader accepts) are matched on their own.
 func (m *matcher) compileProp(ti uint32, p models.PropertyMatch) propMatch {
 	pm := propMatch{key: p.Key, glob: compileGlob(p.Glob), slot: -1}
-	// The key's propKey holding this glob, else the last one with room.
-	ki, bit := -1, -1
-	for i := range m.keys {
-		k := &m.keys[i]
-		if k.name != p.Key {
-			continue
-		}
-		if j := slices.IndexFunc(k.globs, func(g glob) bool { return g.pattern == p.Glob }); j >= 0 {
-			ki, bit = i, j
-			break
-		}
-		if len(k.globs) < 64 {
-			ki = i
-		}
+	if m.globAt == nil {
+		m.globAt = make(map[models.PropertyMatch]keyBit)
+		m.lastKey = make(map[string]int)
 	}
-	if ki < 0 {
-		ki = len(m.keys)
-		m.keys = append(m.keys, propKey{name: p.Key})
-	}
-	if bit < 0 {
+	kb, ok := m.globAt[p]
+	if !ok {
+		// A new glob goes to the key's last propKey, or a new one when
+		// that is full.
+		ki, has := m.lastKey[p.Key]
+		if !has || len(m.keys[ki].globs) == 64 {
+			if len(m.keys) > math.MaxUint16 {
+				return pm
+			}
+			ki = len(m.keys)
+			m.keys = append(m.keys, propKey{name: p.Key})
+			m.lastKey[p.Key] = ki
+		}
 		k := &m.keys[ki]
-		bit = len(k.globs)
+		kb = keyBit{ki: uint16(ki), bit: uint8(len(k.globs))}
 		k.globs = append(k.globs, pm.glob)
+		m.globAt[p] = kb
 	}
-	pm.bit = uint8(bit)
+	pm.bit = kb.bit
 	tk := m.typeKeys[ti]
-	if j := slices.Index(tk, uint16(ki)); j >= 0 {
+	if j := slices.Index(tk, kb.ki); j >= 0 {
 		pm.slot = int8(j)
 	} else if len(tk) < maxTypeKeys {
 		pm.slot = int8(len(tk))
-		m.typeKeys[ti] = append(tk, uint16(ki))
+		m.typeKeys[ti] = append(tk, kb.ki)
 	}
 	return pm
+}
+
+// keyBit locates a glob: its propKey and its bit there.
+type keyBit struct {
+	ki  uint16
+	bit uint8
 }
 
 // match returns the winning rule for tp, or nil.
@@ -384,7 +395,7 @@ func (c *valueMemo) mask(k *propKey, ki uint16, v string) uint64 {
 	}
 	h := maphash.String(c.seed, v)
 	tag := h&^0xffff_ffff | uint64(ki)<<16 | 1<<15 | uint64(len(v))
-	set := (h ^ uint64(ki)*0x9e3779b97f4a7c15) >> (64 - memoBits + 2)
+	set := (h ^ uint64(ki)) & (memoSlots/memoWays - 1) // low bits: the tag has the high ones
 	first := set * memoWays
 	for i := first; i < first+memoWays; i++ {
 		if c.ents[i].tag == tag && string(c.bytes[i*memoMaxLen:i*memoMaxLen+uint64(len(v))]) == v {

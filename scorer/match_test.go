@@ -75,12 +75,20 @@ func TestMatcherAgreesWithGlobs(t *testing.T) {
 		var pool []string
 		for range []int{300, 20000}[round%2] {
 			v := strings.NewReplacer("*", "x", "?", "y").Replace(word(8))
-			if rng.IntN(50) == 0 {
+			switch rng.IntN(50) {
+			case 0: // too long for the cache
 				v = strings.Repeat(v, memoMaxLen/len(v)+1)
+			case 1: // as long as the cache keeps
+				v = strings.Repeat(v, memoMaxLen/len(v)+1)[:memoMaxLen]
+			case 2:
+				v = ""
 			}
 			pool = append(pool, v)
 		}
-		for range 20000 {
+		for i := range 20000 {
+			if i%2000 == 0 {
+				m.memo.rest = 0 // the cache, not only the fallback, on values it misses
+			}
 			tp := &Touchpoint{Type: []string{"page_view", "form_submit", "other"}[rng.IntN(3)]}
 			if rng.IntN(2) == 0 {
 				tp.Channel = "web"
@@ -123,6 +131,27 @@ func TestValueMemoRests(t *testing.T) {
 	}
 	if m.memo.rest != 0 || m.memo.looked != memoWindow/2 || m.memo.hits < m.memo.looked*9/10 {
 		t.Fatalf("over 200 pages: rest %d, hits %d of %d", m.memo.rest, m.memo.hits, m.memo.looked)
+	}
+}
+
+// TestMatcherManyKeys checks a model with more property keys than a key
+// index holds: those past it are matched on their own, never taken for
+// another key.
+func TestMatcherManyKeys(t *testing.T) {
+	r0 := models.Rule{Type: "a", Points: 1}
+	for i := range 1<<16 + 1 {
+		r0.Properties = append(r0.Properties, models.PropertyMatch{Key: fmt.Sprintf("k%d", i), Glob: "*"})
+	}
+	rs := []models.Rule{r0, {Type: "b", Points: 2, Properties: []models.PropertyMatch{{Key: "url", Glob: "*pricing*"}}}}
+	m := newMatcher(rs)
+	if len(m.keys) != 1<<16 {
+		t.Fatalf("%d keys with masks, want %d", len(m.keys), 1<<16)
+	}
+	if r := m.match(&Touchpoint{Type: "b", Props: []Attr{{"url", "/pricing"}, {"k0", "x"}}}); r == nil || r.idx != 1 {
+		t.Fatalf("got %v, want rule 1", r)
+	}
+	if r := m.match(&Touchpoint{Type: "a", Props: []Attr{{"k0", "x"}, {"url", "/pricing"}}}); r != nil {
+		t.Fatalf("got %v, want no rule", r)
 	}
 }
 
