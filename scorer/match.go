@@ -112,27 +112,11 @@ type rule struct {
 	cap      float64
 }
 
-// matches reports whether tp meets r's conditions, matching each glob on
-// its own.
-func (r *rule) matches(tp *Touchpoint) bool {
-	if r.channel != "" && r.channel != tp.Channel {
-		return false
-	}
-	if r.campaign != "" && r.campaign != tp.Campaign {
-		return false
-	}
-	for i := range r.props {
-		v, ok := tp.Prop(r.props[i].key)
-		if !ok || !r.props[i].glob.match(v) {
-			return false
-		}
-	}
-	return true
-}
-
-// matchesMasked is matches with the masks of the type's keys (computed
-// as needed into masks, at most once per key and touchpoint).
-func (r *rule) matchesMasked(m *matcher, tp *Touchpoint, ti uint32, masks *typeMasks) bool {
+// matches reports whether tp meets r's conditions. With masks, property
+// conditions read the masks of the type's keys (computed as needed into
+// masks, at most once per key and touchpoint); with nil masks, or for a
+// condition without a mask (slot < 0), each glob is matched on its own.
+func (r *rule) matches(m *matcher, tp *Touchpoint, ti uint32, masks *typeMasks) bool {
 	if r.channel != "" && r.channel != tp.Channel {
 		return false
 	}
@@ -141,7 +125,7 @@ func (r *rule) matchesMasked(m *matcher, tp *Touchpoint, ti uint32, masks *typeM
 	}
 	for i := range r.props {
 		p := &r.props[i]
-		if p.slot < 0 {
+		if masks == nil || p.slot < 0 {
 			v, ok := tp.Prop(p.key)
 			if !ok || !p.glob.match(v) {
 				return false
@@ -305,18 +289,14 @@ func (m *matcher) match(tp *Touchpoint) *rule {
 	if !ok {
 		return nil
 	}
-	rs := m.byType[ti]
-	if len(m.typeKeys[ti]) > 0 && !m.memo.resting() {
-		var masks typeMasks
-		for i := range rs {
-			if rs[i].matchesMasked(m, tp, ti, &masks) {
-				return &rs[i]
-			}
-		}
-		return nil
+	var masks typeMasks
+	mp := &masks
+	if len(m.typeKeys[ti]) == 0 || m.memo.resting() {
+		mp = nil // no masks for this type, or the cache is resting
 	}
+	rs := m.byType[ti]
 	for i := range rs {
-		if rs[i].matches(tp) {
+		if rs[i].matches(m, tp, ti, mp) {
 			return &rs[i]
 		}
 	}
