@@ -43,6 +43,10 @@ kafka-down: ## stop the local Apache Kafka broker
 bench: ## Go benchmarks of the hot paths (scorer, decoders, archive rows)
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./scorer ./ingest ./sinks/archive
 
+.PHONY: bench-compare
+bench-compare: ## the working tree against BASE (default HEAD): PKG, BENCH, ROUNDS alternated runs, benchstat
+	$(GO) run ./bench/compare -base "$${BASE:-HEAD}" -pkg "$${PKG:-./ingest}" -bench "$${BENCH:-.}" -rounds "$${ROUNDS:-6}"
+
 .PHONY: fuzz
 fuzz: ## fuzz every decoder for FUZZTIME each (default 60s)
 	for f in FuzzDecodeJSON FuzzDecodeSegment FuzzDecodeCloudEvents FuzzParseRFC3339Millis; do \

@@ -1,0 +1,160 @@
+// Command compare measures a change to the hot paths the way this
+// project's figures are taken: the Go benchmarks of the working tree and
+// of a base revision, built once each, run in alternation (base, new,
+// base, new, ...) so that both see the same drift of a shared or virtual
+// machine, then compared by benchstat (medians, confidence intervals and
+// the p-value of the difference).
+//
+//	go run ./bench/compare -base HEAD -pkg ./ingest -bench 'DecodeApply$' -rounds 8
+//	make bench-compare BASE=main PKG=./scorer BENCH='ApplyPrefetch$'
+//
+// The base is checked out in a temporary git worktree, removed at the
+// end; the new side is the working tree as it is, uncommitted changes
+// included. Benchmarks run on one CPU (-cpu 1), as `make bench` runs
+// them. The table shows time and allocations per operation (-filter ""
+// shows every unit the benchmarks report, events/s included). Each round's
+// raw output is kept under -out (default: a new temporary directory,
+// printed) as base.txt and new.txt, for benchstat's other options.
+//
+// benchstat is pinned as a tool in go.mod (go tool benchstat).
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	var c config
+	flag.StringVar(&c.base, "base", "HEAD", "git revision to compare the working tree with")
+	flag.StringVar(&c.pkg, "pkg", "./ingest", "package whose benchmarks run")
+	flag.StringVar(&c.bench, "bench", ".", "regular expression of the benchmarks to run (go test -bench)")
+	flag.IntVar(&c.rounds, "rounds", 6, "runs of each side, alternated")
+	flag.StringVar(&c.benchtime, "benchtime", "1s", "go test -benchtime of each run")
+	flag.StringVar(&c.out, "out", "", "directory for base.txt and new.txt (default: a new temporary directory)")
+	flag.StringVar(&c.filter, "filter", ".unit:(sec/op OR allocs/op)", "benchstat -filter: which results to show")
+	flag.Parse()
+	// Interrupted, the runs stop and the base worktree is still removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := c.run(ctx); err != nil {
+		stop()
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	base, pkg, bench, benchtime, out, filter string
+	rounds                                   int
+}
+
+func (c *config) run(ctx context.Context) error {
+	if c.rounds < 1 {
+		return fmt.Errorf("-rounds %d: want at least 1", c.rounds)
+	}
+	if !strings.HasPrefix(c.pkg, "./") {
+		return fmt.Errorf("-pkg %q: want a package path relative to the module root, like ./ingest", c.pkg)
+	}
+	root, err := output(ctx, "", "git", "rev-parse", "--show-toplevel")
+	if err != nil {
+		return err
+	}
+	rev, err := output(ctx, root, "git", "rev-parse", "--short", c.base+"^{commit}")
+	if err != nil {
+		return fmt.Errorf("-base %q: %w", c.base, err)
+	}
+	if c.out == "" {
+		if c.out, err = os.MkdirTemp("", "leadscore-compare-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	tree := filepath.Join(c.out, "base-tree")
+	if _, err := output(ctx, root, "git", "worktree", "add", "--detach", "--force", tree, rev); err != nil {
+		return err
+	}
+	defer func() {
+		// Not with ctx: an interrupted run cleans up too.
+		if _, err := output(context.Background(), root, "git", "worktree", "remove", "--force", tree); err != nil {
+			fmt.Fprintln(os.Stderr, "compare: removing the base worktree:", err)
+		}
+	}()
+
+	// Both binaries run in the package directory of the working tree, so
+	// that testdata is the same for both.
+	dir := filepath.Join(root, c.pkg)
+	bins := map[string]string{"base": filepath.Join(c.out, "base.test"), "new": filepath.Join(c.out, "new.test")}
+	defer func() { // tens of MB each; the results stay
+		for _, b := range bins {
+			os.Remove(b)
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "building %s at %s and in the working tree\n", c.pkg, rev)
+	if _, err := output(ctx, tree, "go", "test", "-c", "-o", bins["base"], c.pkg); err != nil {
+		return fmt.Errorf("building the base: %w", err)
+	}
+	if _, err := output(ctx, root, "go", "test", "-c", "-o", bins["new"], c.pkg); err != nil {
+		return fmt.Errorf("building the working tree: %w", err)
+	}
+
+	results := map[string]*bytes.Buffer{"base": {}, "new": {}}
+	for r := 1; r <= c.rounds; r++ {
+		for _, side := range []string{"base", "new"} {
+			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", r, c.rounds, side)
+			out, err := output(ctx, dir, bins[side], "-test.run", "^$", "-test.bench", c.bench,
+				"-test.benchmem", "-test.cpu", "1", "-test.benchtime", c.benchtime)
+			if err != nil {
+				return fmt.Errorf("%s, round %d: %w", side, r, err)
+			}
+			if !strings.Contains(out, "\nBenchmark") && !strings.HasPrefix(out, "Benchmark") {
+				return fmt.Errorf("%s: no benchmark matches -bench %q in %s", side, c.bench, c.pkg)
+			}
+			results[side].WriteString(out + "\n")
+		}
+	}
+	files := make([]string, 0, 2)
+	for _, side := range []string{"base", "new"} {
+		f := filepath.Join(c.out, side+".txt")
+		if err := os.WriteFile(f, results[side].Bytes(), 0o644); err != nil {
+			return err
+		}
+		files = append(files, side+"="+f)
+	}
+	fmt.Fprintf(os.Stderr, "raw results in %s\n", c.out)
+	args := []string{"tool", "benchstat"}
+	if c.filter != "" {
+		args = append(args, "-filter", c.filter)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, files...)...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+// output runs name with args in dir and returns its trimmed standard
+// output; on failure the error carries its standard error.
+func output(ctx context.Context, dir, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && msg != "" {
+			return "", fmt.Errorf("%s %s: %s", name, strings.Join(args, " "), msg)
+		}
+		return "", fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
