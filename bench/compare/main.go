@@ -81,6 +81,14 @@ func (c *config) run(ctx context.Context) error {
 		return err
 	}
 	tree := filepath.Join(c.out, "base-tree")
+	if _, err := os.Stat(tree); err == nil { // left by an earlier run in the same -out
+		if err := os.RemoveAll(tree); err != nil {
+			return err
+		}
+		if _, err := output(ctx, root, "git", "worktree", "prune"); err != nil {
+			return err
+		}
+	}
 	if _, err := output(ctx, root, "git", "worktree", "add", "--detach", "--force", tree, rev); err != nil {
 		return err
 	}
@@ -106,6 +114,11 @@ func (c *config) run(ctx context.Context) error {
 	}
 	if _, err := output(ctx, root, "go", "test", "-c", "-o", bins["new"], c.pkg); err != nil {
 		return fmt.Errorf("building the working tree: %w", err)
+	}
+	for side, b := range bins {
+		if _, err := os.Stat(b); err != nil { // go test -c writes nothing for a package without tests
+			return fmt.Errorf("%s: %s has no test files at %s", side, c.pkg, map[string]string{"base": rev, "new": "the working tree"}[side])
+		}
 	}
 
 	results := map[string]*bytes.Buffer{"base": {}, "new": {}}
