@@ -9,7 +9,7 @@ export GOFLAGS := -mod=mod
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## build bin/leadscore
@@ -44,8 +44,14 @@ bench: ## Go benchmarks of the hot paths (scorer, decoders, archive rows)
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./scorer ./ingest ./sinks/archive
 
 .PHONY: bench-compare
-bench-compare: ## the working tree against BASE (default HEAD): PKG, BENCH, ROUNDS alternated runs, benchstat
-	$(GO) run ./bench/compare -base "$${BASE:-HEAD}" -pkg "$${PKG:-./ingest}" -bench "$${BENCH:-.}" -rounds "$${ROUNDS:-6}"
+# bench-compare's settings, from make's command line only (not the environment);
+# BENCH is passed unexpanded, so a regexp's $ needs no doubling.
+BASE   := HEAD
+PKG    := ./ingest
+BENCH  := .
+ROUNDS := 6
+bench-compare: ## working tree vs BASE=HEAD: PKG=./ingest BENCH=. ROUNDS=6, alternated, benchstat
+	$(GO) run ./bench/compare -base '$(BASE)' -pkg '$(PKG)' -bench '$(value BENCH)' -rounds '$(ROUNDS)'
 
 .PHONY: fuzz
 fuzz: ## fuzz every decoder for FUZZTIME each (default 60s)

@@ -42,6 +42,16 @@ func main() {
 	flag.StringVar(&c.benchtime, "benchtime", "1s", "go test -benchtime of each run")
 	flag.StringVar(&c.out, "out", "", "directory for base.txt and new.txt (default: a new temporary directory)")
 	flag.StringVar(&c.filter, "filter", ".unit:(sec/op OR allocs/op)", "benchstat -filter: which results to show")
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), `usage: go run ./bench/compare [flags]
+
+Builds the Go benchmarks of -pkg at -base and in the working tree, runs
+them in alternation for -rounds rounds on one CPU, and compares them with
+benchstat. Run from inside the repository.
+
+`)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	// Interrupted, the runs stop and the base worktree is still removed.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -78,6 +88,10 @@ func (c *config) run(ctx context.Context) error {
 			return err
 		}
 	} else if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	// Absolute: the builds and the runs have other working directories.
+	if c.out, err = filepath.Abs(c.out); err != nil {
 		return err
 	}
 	tree := filepath.Join(c.out, "base-tree")
@@ -121,41 +135,60 @@ func (c *config) run(ctx context.Context) error {
 		}
 	}
 
-	results := map[string]*bytes.Buffer{"base": {}, "new": {}}
+	// Each run's output is appended as it ends: an interrupted or failed
+	// comparison keeps the rounds already run.
+	files := map[string]string{"base": filepath.Join(c.out, "base.txt"), "new": filepath.Join(c.out, "new.txt")}
+	for _, f := range files {
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "raw results in %s\n", c.out)
 	for r := 1; r <= c.rounds; r++ {
 		for _, side := range []string{"base", "new"} {
 			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", r, c.rounds, side)
 			out, err := output(ctx, dir, bins[side], "-test.run", "^$", "-test.bench", c.bench,
 				"-test.benchmem", "-test.cpu", "1", "-test.benchtime", c.benchtime)
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s, round %d: %w", side, r, ctx.Err())
+			}
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", side, r, err)
 			}
 			if !strings.Contains(out, "\nBenchmark") && !strings.HasPrefix(out, "Benchmark") {
 				return fmt.Errorf("%s: no benchmark matches -bench %q in %s", side, c.bench, c.pkg)
 			}
-			results[side].WriteString(out + "\n")
+			if err := appendFile(files[side], out+"\n"); err != nil {
+				return err
+			}
 		}
 	}
-	files := make([]string, 0, 2)
-	for _, side := range []string{"base", "new"} {
-		f := filepath.Join(c.out, side+".txt")
-		if err := os.WriteFile(f, results[side].Bytes(), 0o644); err != nil {
-			return err
-		}
-		files = append(files, side+"="+f)
-	}
-	fmt.Fprintf(os.Stderr, "raw results in %s\n", c.out)
 	args := []string{"tool", "benchstat"}
 	if c.filter != "" {
 		args = append(args, "-filter", c.filter)
 	}
-	cmd := exec.CommandContext(ctx, "go", append(args, files...)...)
+	args = append(args, "base="+files["base"], "new="+files["new"])
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
 	return cmd.Run()
 }
 
+func appendFile(name, s string) error {
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // output runs name with args in dir and returns its trimmed standard
-// output; on failure the error carries its standard error.
+// output; on failure the error carries its standard error, or the end of
+// its standard output when that is empty (a failing benchmark reports
+// there).
 func output(ctx context.Context, dir, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
@@ -163,6 +196,10 @@ func output(ctx context.Context, dir, name string, args ...string) (string, erro
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			out := strings.TrimSpace(stdout.String())
+			msg = out[max(len(out)-2000, 0):]
+		}
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && msg != "" {
 			return "", fmt.Errorf("%s %s: %s", name, strings.Join(args, " "), msg)
