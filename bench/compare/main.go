@@ -116,49 +116,48 @@ func (c *config) run(ctx context.Context) error {
 	// Both binaries run in the package directory of the working tree, so
 	// that testdata is the same for both.
 	dir := filepath.Join(root, c.pkg)
-	bins := map[string]string{"base": filepath.Join(c.out, "base.test"), "new": filepath.Join(c.out, "new.test")}
+	sides := []struct {
+		name, src, at string // src: the tree built; at: how errors name it
+		bin, results  string
+	}{
+		{"base", tree, "base " + rev, filepath.Join(c.out, "base.test"), filepath.Join(c.out, "base.txt")},
+		{"new", root, "the working tree", filepath.Join(c.out, "new.test"), filepath.Join(c.out, "new.txt")},
+	}
 	defer func() { // tens of MB each; the results stay
-		for _, b := range bins {
-			os.Remove(b)
+		for _, s := range sides {
+			os.Remove(s.bin)
 		}
 	}()
 	fmt.Fprintf(os.Stderr, "building %s at %s and in the working tree\n", c.pkg, rev)
-	if _, err := output(ctx, tree, "go", "test", "-c", "-o", bins["base"], c.pkg); err != nil {
-		return fmt.Errorf("building the base: %w", err)
-	}
-	if _, err := output(ctx, root, "go", "test", "-c", "-o", bins["new"], c.pkg); err != nil {
-		return fmt.Errorf("building the working tree: %w", err)
-	}
-	for side, b := range bins {
-		if _, err := os.Stat(b); err != nil { // go test -c writes nothing for a package without tests
-			return fmt.Errorf("%s: %s has no test files at %s", side, c.pkg, map[string]string{"base": rev, "new": "the working tree"}[side])
+	for _, s := range sides {
+		if _, err := output(ctx, s.src, "go", "test", "-c", "-o", s.bin, c.pkg); err != nil {
+			return fmt.Errorf("building %s: %w", s.at, err)
 		}
-	}
-
-	// Each run's output is appended as it ends: an interrupted or failed
-	// comparison keeps the rounds already run.
-	files := map[string]string{"base": filepath.Join(c.out, "base.txt"), "new": filepath.Join(c.out, "new.txt")}
-	for _, f := range files {
-		if err := os.WriteFile(f, nil, 0o644); err != nil {
+		if _, err := os.Stat(s.bin); err != nil { // go test -c writes nothing for a package without tests
+			return fmt.Errorf("%s: %s has no test files at %s", s.name, c.pkg, s.at)
+		}
+		// Each run's output is appended as it ends: an interrupted or
+		// failed comparison keeps the rounds already run.
+		if err := os.WriteFile(s.results, nil, 0o644); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(os.Stderr, "raw results in %s\n", c.out)
 	for r := 1; r <= c.rounds; r++ {
-		for _, side := range []string{"base", "new"} {
-			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", r, c.rounds, side)
-			out, err := output(ctx, dir, bins[side], "-test.run", "^$", "-test.bench", c.bench,
+		for _, s := range sides {
+			fmt.Fprintf(os.Stderr, "round %d/%d: %s\n", r, c.rounds, s.name)
+			out, err := output(ctx, dir, s.bin, "-test.run", "^$", "-test.bench", c.bench,
 				"-test.benchmem", "-test.cpu", "1", "-test.benchtime", c.benchtime)
 			if ctx.Err() != nil {
-				return fmt.Errorf("%s, round %d: %w", side, r, ctx.Err())
+				return fmt.Errorf("%s, round %d: %w", s.name, r, ctx.Err())
 			}
 			if err != nil {
-				return fmt.Errorf("%s, round %d: %w", side, r, err)
+				return fmt.Errorf("%s, round %d: %w", s.name, r, err)
 			}
 			if !strings.Contains(out, "\nBenchmark") && !strings.HasPrefix(out, "Benchmark") {
-				return fmt.Errorf("%s: no benchmark matches -bench %q in %s", side, c.bench, c.pkg)
+				return fmt.Errorf("%s: no benchmark matches -bench %q in %s", s.name, c.bench, c.pkg)
 			}
-			if err := appendFile(files[side], out+"\n"); err != nil {
+			if err := appendFile(s.results, out+"\n"); err != nil {
 				return err
 			}
 		}
@@ -167,7 +166,9 @@ func (c *config) run(ctx context.Context) error {
 	if c.filter != "" {
 		args = append(args, "-filter", c.filter)
 	}
-	args = append(args, "base="+files["base"], "new="+files["new"])
+	for _, s := range sides {
+		args = append(args, s.name+"="+s.results)
+	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
 	return cmd.Run()
