@@ -372,7 +372,7 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 	if pts != 0 {
 		e.addGroup(l, e.ruleGroup(r, tp), pts*w)
 	}
-	l.remember(h, t, subSat(l.tRef, e.maxLate+e.window), (e.maxLate+e.window)/8, e.dropIDs)
+	l.remember(h, t, e.idHorizon(l.tRef), e.idSlack(), e.dropIDs)
 	l.pruneCaps(floorDiv(subSat(l.tRef, e.maxLate), msPerDay))
 
 	// Fit.
@@ -396,6 +396,15 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 		e.fillMQL(l, tp, res)
 	}
 }
+
+// idHorizon is the event time before which a lead whose t_ref is tRef no
+// longer needs its remembered ids: a redelivery that only they could catch
+// is too late anyway.
+func (e *Engine) idHorizon(tRef int64) int64 { return subSat(tRef, e.maxLate+e.window) }
+
+// idSlack is how far past idHorizon a lead's oldest id may be before the
+// old ids are dropped: in batches, not one by one.
+func (e *Engine) idSlack() int64 { return (e.maxLate + e.window) / 8 }
 
 func (e *Engine) fillState(l *lead, res *Result) {
 	res.Engagement = l.eRef

@@ -313,7 +313,8 @@ func (p *Prefetcher) Step() bool {
 		// Level 3: the strings (the key, compared by find, and the
 		// identity and traits compared with the touchpoint's, when it has
 		// them); the last id, where the next one goes, and the groups and
-		// caps after it; for a heavy lead, the header of its id index.
+		// caps after it, and for a light lead about to drop old ids all
+		// of its ids; for a heavy lead, the header of its id index.
 		for i, l := range ls[:n] {
 			if l == nil {
 				continue
@@ -328,7 +329,15 @@ func (p *Prefetcher) Step() bool {
 				}
 				acc += prefetchLines(unsafe.Pointer(unsafe.StringData(s)), uintptr(m))
 			}
-			if from := max(len(l.ent)-int(l.nGroups)-int(l.nCaps)-1, 0); from < len(l.ent) {
+			from := max(len(l.ent)-int(l.nGroups)-int(l.nCaps)-1, 0)
+			if from > 0 && l.ids == nil && e.dropsIDs(l, tps[i].OccurredAt) {
+				// Apply will drop old ids, reading them all: a light
+				// lead's, at most heavyIDs (12 lines), are prefetched
+				// too. A heavy lead's, up to maxDedupe, are read in
+				// order, which the CPU's own prefetcher follows.
+				from = 0
+			}
+			if from < len(l.ent) {
 				acc += prefetchLines(unsafe.Pointer(&l.ent[from]), uintptr(len(l.ent)-from)*unsafe.Sizeof(entry{}))
 			}
 			if l.ids != nil {
@@ -372,6 +381,13 @@ func (p *Prefetcher) Step() bool {
 func (p *Prefetcher) Finish() {
 	for p.Step() {
 	}
+}
+
+// dropsIDs reports whether applying a touchpoint at event time t to l
+// drops old ids (remember), as Apply computes it: t_ref is then max(t_ref,
+// t).
+func (e *Engine) dropsIDs(l *lead, t int64) bool {
+	return l.dropDue(e.idHorizon(max(l.tRef, t)), e.idSlack())
 }
 
 // prefetchSlots brings into the caches all that encoding the leads in slots

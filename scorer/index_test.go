@@ -320,3 +320,45 @@ func TestPrefetcherInterleaved(t *testing.T) {
 		t.Fatal("levels left on an empty engine")
 	}
 }
+
+// TestPrefetchForeseesDrops checks the walk's guess that Apply will drop
+// old ids (Engine.dropsIDs, which makes it prefetch them) against what
+// Apply does: over weeks of event time, with late touchpoints, every
+// scored touchpoint drops ids exactly when it was foreseen.
+func TestPrefetchForeseesDrops(t *testing.T) {
+	e := NewEngine(txnModel())
+	rng := rand.New(rand.NewPCG(5, 5))
+	drops := 0
+	for i := range 6000 {
+		lead := fmt.Sprintf("lead-%d", rng.IntN(8))
+		at := t0 + int64(i)*10*60_000 // 10 minutes apart: 6 weeks in all
+		if rng.IntN(5) == 0 {
+			at -= rng.Int64N(6 * 24 * 3_600_000) // late, within the lateness
+		}
+		tp := &Touchpoint{EventID: fmt.Sprintf("e-%d", i), LeadID: lead, Type: "page_view", OccurredAt: at}
+		slot, known := e.lookup(lead)
+		foreseen, before := false, 0
+		if known {
+			l := &e.leads[slot]
+			foreseen, before = e.dropsIDs(l, at), l.nIDs()
+		}
+		var res Result
+		e.Apply(tp, at, &res)
+		if res.Outcome != Scored || !known {
+			continue
+		}
+		after := e.leads[slot].nIDs()
+		if dropped := after <= before; dropped != foreseen {
+			t.Fatalf("touchpoint %d: ids %d -> %d, foreseen a drop: %v", i, before, after, foreseen)
+		}
+		if foreseen {
+			drops++
+		}
+		if i%100 == 0 {
+			e.Commit()
+		}
+	}
+	if drops < 50 {
+		t.Fatalf("only %d drops: the test does not exercise them", drops)
+	}
+}

@@ -112,7 +112,7 @@ func within(dt, t, window int64) bool { return dt-window <= t && t <= dt+window 
 // dropped by calling drop (Engine.dropIDs: the undo log keeps them).
 func (l *lead) remember(h uint64, t, minT, slack int64, drop func(*lead, int64)) {
 	n := l.nIDs()
-	if n > 0 && l.idMin < minT-slack {
+	if l.dropDue(minT, slack) {
 		drop(l, minT)
 		n = l.nIDs()
 	}
@@ -139,6 +139,10 @@ func (l *lead) remember(h uint64, t, minT, slack int64, drop func(*lead, int64))
 		l.rebuildIDs()
 	}
 }
+
+// dropDue reports whether remember, given minT and slack, drops old ids
+// before adding one (Prefetcher.Step asks it too).
+func (l *lead) dropDue(minT, slack int64) bool { return l.nIDs() > 0 && l.idMin < minT-slack }
 
 // dropIDs forgets the event ids with event time before minT and rebuilds
 // what is derived from them.
