@@ -323,24 +323,31 @@ func TestPrefetcherInterleaved(t *testing.T) {
 
 // TestPrefetchForeseesDrops checks the walk's guess that Apply will drop
 // old ids (Engine.dropsIDs, which makes it prefetch them) against what
-// Apply does: over weeks of event time, with late touchpoints, every
-// scored touchpoint drops ids exactly when it was foreseen.
+// Apply does: over weeks of event time, with late touchpoints, for light
+// and heavy leads, every scored touchpoint drops ids exactly when it was
+// foreseen.
 func TestPrefetchForeseesDrops(t *testing.T) {
 	e := NewEngine(txnModel())
 	rng := rand.New(rand.NewPCG(5, 5))
-	drops := 0
+	var drops [2]int // by light (0) and heavy (1) lead
 	for i := range 6000 {
-		lead := fmt.Sprintf("lead-%d", rng.IntN(8))
+		lead := fmt.Sprintf("busy-%d", rng.IntN(8)) // about 9 a day each: heavy
+		if rng.IntN(2) == 0 {
+			lead = fmt.Sprintf("light-%d", rng.IntN(100)) // one every 2 days
+		}
 		at := t0 + int64(i)*10*60_000 // 10 minutes apart: 6 weeks in all
 		if rng.IntN(5) == 0 {
 			at -= rng.Int64N(6 * 24 * 3_600_000) // late, within the lateness
 		}
 		tp := &Touchpoint{EventID: fmt.Sprintf("e-%d", i), LeadID: lead, Type: "page_view", OccurredAt: at}
 		slot, known := e.lookup(lead)
-		foreseen, before := false, 0
+		foreseen, before, heavy := false, 0, 0
 		if known {
 			l := &e.leads[slot]
 			foreseen, before = e.dropsIDs(l, at), l.nIDs()
+			if l.ids != nil {
+				heavy = 1
+			}
 		}
 		var res Result
 		e.Apply(tp, at, &res)
@@ -352,13 +359,13 @@ func TestPrefetchForeseesDrops(t *testing.T) {
 			t.Fatalf("touchpoint %d: ids %d -> %d, foreseen a drop: %v", i, before, after, foreseen)
 		}
 		if foreseen {
-			drops++
+			drops[heavy]++
 		}
 		if i%100 == 0 {
 			e.Commit()
 		}
 	}
-	if drops < 50 {
-		t.Fatalf("only %d drops: the test does not exercise them", drops)
+	if drops[0] < 50 || drops[1] < 50 {
+		t.Fatalf("drops by light and heavy leads: %v; the test does not exercise both", drops)
 	}
 }
