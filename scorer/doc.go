@@ -206,7 +206,8 @@
 //
 // Applying a touchpoint to a lead that is not in the CPU caches waits on a
 // chain of dependent misses: index cell, lead, strings, entries (and for
-// a heavy lead its id index). Engine.Prefetch walks those chains for a
+// a heavy lead its id index; for a light lead about to drop old ids, all
+// of them). Engine.Prefetch walks those chains for a
 // batch of touchpoints level by level, so that the misses of a batch
 // overlap, with prefetch instructions (assembly on amd64 and arm64), which
 // do not stall the CPU. With 100k leads picked at
