@@ -333,11 +333,11 @@ func TestPrefetchForeseesDrops(t *testing.T) {
 	for i := range 6000 {
 		lead := fmt.Sprintf("busy-%d", rng.IntN(8)) // about 9 a day each: heavy
 		if rng.IntN(2) == 0 {
-			lead = fmt.Sprintf("light-%d", rng.IntN(100)) // one every 2 days
+			lead = fmt.Sprintf("light-%d", rng.IntN(100)) // one every day and a half
 		}
 		at := t0 + int64(i)*10*60_000 // 10 minutes apart: 6 weeks in all
 		if rng.IntN(5) == 0 {
-			at -= rng.Int64N(6 * 24 * 3_600_000) // late, within the lateness
+			at -= rng.Int64N(6 * day) // late, within the lateness
 		}
 		tp := &Touchpoint{EventID: fmt.Sprintf("e-%d", i), LeadID: lead, Type: "page_view", OccurredAt: at}
 		slot, known := e.lookup(lead)
