@@ -84,9 +84,12 @@
 // encoding") and its event time. A later touchpoint of the same lead with
 // the same hash and an event time t' with |t' - t| <= DedupeWindow is a
 // Duplicate: nothing changes, it is not even marked dirty. Entries are kept
-// at least while t >= t_ref - MaxLateness - DedupeWindow; older ones are
-// dropped in batches, once the oldest is (MaxLateness + DedupeWindow) / 8
-// past that (they could only match touchpoints that are too late anyway).
+// at least while t >= t_ref - MaxLateness - DedupeWindow; older ones could
+// only match touchpoints that are too late anyway. Entries are kept in
+// arrival order and dropped from the front, in batches: once the first is
+// (MaxLateness + DedupeWindow) / 8 past that bound, the first ones before
+// it go. An entry that arrived late, older than some that arrived before
+// it, stays until they have gone.
 // The guarantee therefore is:
 //
 //   - a redelivery whose event time is within DedupeWindow of the first
@@ -98,8 +101,8 @@
 //
 // The guarantee holds for leads with fewer than 2048 applied touchpoints
 // within MaxLateness + DedupeWindow of event time (about 250 a day with the
-// defaults). A lead that reaches 2048 remembered ids forgets those in the
-// oldest eighth of their time range. The bound keeps a heavy lead's
+// defaults). A lead that reaches 2048 remembered ids forgets the first
+// eighth to arrive. The bound keeps a heavy lead's
 // changelog record (about 20 KiB of ids) small. Two different ids collide
 // with probability 2^-64 per pair of the same lead.
 //
@@ -107,10 +110,11 @@
 // them (two bits an id), which rules out about 99 in 100 new ids of a lead
 // with a handful remembered, and a lead with more than 48 ids gets an
 // open-addressing index of them instead, so that even a heavy lead costs a
-// probe or two. Both are derived: rebuilt when ids are dropped, on Restore
-// and on Rollback, never encoded. A heavy lead has no use for the filter
-// and does not keep it up to date, which spares it adding up to 2048 ids
-// to it at each drop.
+// probe or two. Both are derived, never encoded: the filter is rebuilt
+// when ids are dropped, the index when it has filled up (a drop only marks
+// the dropped ids' cells stale, for inserts to reuse), and both on Restore
+// and on Rollback. A heavy lead has no use for the filter and does not
+// keep it up to date.
 //
 // # Qualification
 //

@@ -445,9 +445,9 @@ func TestDedupeBounded(t *testing.T) {
 	for i := range maxDedupe + 10 {
 		apply(e, ev("a", "id"+string(rune(i)), "page_view", t0+int64(i)))
 	}
-	// When the 2049th arrived, the oldest eighth of the time range was
-	// forgotten: event times t0 .. t0+254.
-	forgotten := (maxDedupe - 1) / 8
+	// When the 2049th arrived, the first eighth to arrive was forgotten:
+	// event times t0 .. t0+255.
+	forgotten := maxDedupe / 8
 	l := &e.leads[e.slotOf("a")]
 	if got, want := len(l.seenIDs()), maxDedupe+10-forgotten; got != want {
 		t.Fatalf("%d entries, want %d", got, want)
@@ -486,8 +486,8 @@ func TestDedupeBatchedPruning(t *testing.T) {
 	if n := len(l.seenIDs()); n != 42-10 {
 		t.Fatalf("%d entries after pruning, want 32", n)
 	}
-	if l.idMin != t0+10*hour {
-		t.Fatalf("idMin %d, want %d", l.idMin, t0+10*hour)
+	if l.idFirst != t0+10*hour {
+		t.Fatalf("idFirst %d, want %d", l.idFirst, t0+10*hour)
 	}
 }
 

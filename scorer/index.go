@@ -361,8 +361,10 @@ func (p *Prefetcher) Step() bool {
 		// Level 5: for a heavy lead, the id that cell points to.
 		for i, l := range ls[:n] {
 			if l != nil && l.ids != nil {
-				if c := l.ids.cells[mixID(hs[i])>>l.ids.shift]; c != 0 && int(c) <= len(l.ent) {
-					acc += prefetch(unsafe.Pointer(&l.ent[c-1]))
+				if c := l.ids.cells[mixID(hs[i])>>l.ids.shift]; c != 0 {
+					if p := uint(l.ids.pos(c)); p < uint(len(l.ent)) {
+						acc += prefetch(unsafe.Pointer(&l.ent[p]))
+					}
 				}
 			}
 		}

@@ -17,8 +17,9 @@ import (
 //     their positions (idSet), so that a heavy lead (up to maxDedupe ids)
 //     costs a probe or two instead of a scan of up to 32 KiB.
 //
-// The one in use is rebuilt from the ids when ids are dropped, on Restore
-// and on Rollback; neither is encoded.
+// Neither is encoded. The filter is rebuilt from the ids when ids are
+// dropped; the index is not (see idSet), only when it fills up; both are
+// rebuilt on Restore and on Rollback.
 
 // heavyIDs is the number of remembered ids above which a lead gets an
 // idSet: past it the Bloom filter is mostly ones.
@@ -42,19 +43,32 @@ func (b *idBloom) mayHave(h uint64) bool {
 	return b[m>>63]&(1<<(m>>57&63)) != 0 && b[m>>56&1]&(1<<(m>>50&63)) != 0
 }
 
-// idSet indexes a lead's remembered ids by hash: cells hold positions in
-// seenIDs() plus one (0: empty), linear probing, at most half full.
+// idSet indexes a lead's remembered ids by hash: linear probing, each
+// cell 0 (empty) or base + 1 + the position of an id in seenIDs().
 // Positions are relative to the start of the ids, so inserting or removing
-// groups and cap usage before them does not move them.
+// groups and cap usage after them does not move them. Ids are dropped from
+// the front (remember): a drop of the first k adds k to base instead of
+// rebuilding the set, and their cells, now at most base, are stale,
+// skipped by lookups and reused by inserts. used counts the cells not
+// empty, stale ones included, and stays at most half of them; the set is
+// rebuilt when an insert would pass that, and sized then with room for
+// half as many ids again, so that even a lead whose ids grow in number
+// rebuilds at most about once per half as many inserts as it holds ids.
 type idSet struct {
 	cells []uint16
 	shift uint // 64 - log2(len(cells))
+	base  int  // at most idBaseMax
+	used  int  // cells not 0
 }
 
-// reset empties s and sizes it for n ids.
+// idBaseMax bounds idSet.base so that base + 1 + a position (below
+// maxDedupe) fits in a cell; a drop that would pass it rebuilds the set.
+const idBaseMax = math.MaxUint16 - maxDedupe
+
+// reset empties s and sizes it for n ids and n/2 more.
 func (s *idSet) reset(n int) {
 	size := 64
-	for size < 2*n {
+	for size < 3*n {
 		size *= 2
 	}
 	if cap(s.cells) >= size {
@@ -64,27 +78,40 @@ func (s *idSet) reset(n int) {
 		s.cells = make([]uint16, size)
 	}
 	s.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	s.base, s.used = 0, 0
 }
 
-// add records that ids[pos] has hash h; the set must have room.
+// pos returns the position in seenIDs() that cell value c (not 0) holds,
+// negative for a stale cell.
+func (s *idSet) pos(c uint16) int { return int(c) - 1 - s.base }
+
+// add records that ids[pos] has hash h, in the first empty or stale cell
+// of its probe sequence; the set must have room (2*(used+1) <= cells).
 func (s *idSet) add(h uint64, pos int) {
 	mask := uint64(len(s.cells) - 1)
 	i := mixID(h) >> s.shift
-	for s.cells[i] != 0 {
+	for c := s.cells[i]; c != 0; c = s.cells[i] {
+		if int(c) <= s.base { // stale
+			s.cells[i] = uint16(s.base + pos + 1)
+			return
+		}
 		i = (i + 1) & mask
 	}
-	s.cells[i] = uint16(pos + 1)
+	s.cells[i] = uint16(s.base + pos + 1)
+	s.used++
 }
 
 // seen reports whether an event id with hash h lies within window of t.
 func (l *lead) seen(h uint64, t, window int64) bool {
 	if l.ids != nil {
 		ids := l.seenIDs()
-		cells := l.ids.cells
+		cells, base := l.ids.cells, l.ids.base
 		mask := uint64(len(cells) - 1)
 		for i := mixID(h) >> l.ids.shift; cells[i] != 0; i = (i + 1) & mask {
-			if d := ids[cells[i]-1]; d.k == h && within(d.time(), t, window) {
-				return true
+			if p := uint(int(cells[i]) - 1 - base); p < uint(len(ids)) { // not stale
+				if d := ids[p]; d.k == h && within(d.time(), t, window) {
+					return true
+				}
 			}
 		}
 		return false
@@ -104,36 +131,44 @@ func (l *lead) seen(h uint64, t, window int64) bool {
 // range.
 func within(dt, t, window int64) bool { return dt-window <= t && t <= dt+window }
 
-// remember adds (h, t) to the event ids. Entries with event time before
-// minT are no longer needed (a redelivery only they could catch is too late
-// anyway); they are dropped in batches, once the oldest is more than slack
-// before minT. A full list drops its oldest eighth by event time. Both keep
-// the cost per touchpoint constant on average for heavy leads. Ids are
-// dropped by calling drop (Engine.dropIDs: the undo log keeps them).
-func (l *lead) remember(h uint64, t, minT, slack int64, drop func(*lead, int64)) {
+// remember adds (h, t) to the event ids, after the ids it holds, which
+// stay in arrival order. Ids are only ever dropped from the front, the
+// first ones to arrive, in batches that keep the cost per touchpoint
+// constant on average for heavy leads:
+//
+//   - once the first id's event time is more than slack before minT, the
+//     first ids with event time before minT (a redelivery only they could
+//     catch is too late anyway). An id that arrived late, with an older
+//     event time than some before it, stays until those have gone, so the
+//     drop never has to look past the first id it keeps;
+//   - a full list (maxDedupe) drops its first eighth.
+//
+// Ids are dropped by calling drop (Engine.dropIDs: the undo log keeps
+// them).
+func (l *lead) remember(h uint64, t, minT, slack int64, drop func(l *lead, k int)) {
 	n := l.nIDs()
 	if l.dropDue(minT, slack) {
-		drop(l, minT)
+		ids := l.ent[:n]
+		k := 1 // the first is due
+		for k < n && ids[k].time() < minT {
+			k++
+		}
+		drop(l, k)
 		n = l.nIDs()
 	}
 	if n >= maxDedupe {
-		ids := l.ent[:n]
-		lo, hi := ids[0].time(), ids[0].time()
-		for _, d := range ids {
-			lo, hi = min(lo, d.time()), max(hi, d.time())
-		}
-		drop(l, lo+max((hi-lo)/8, 1))
+		drop(l, maxDedupe/8)
 		n = l.nIDs()
 	}
-	if n == 0 || t < l.idMin {
-		l.idMin = t
+	if n == 0 {
+		l.idFirst = t
 	}
 	l.ent = slices.Insert(l.ent, n, seenEntry(h, t)) // moves only the groups and caps
 	if l.ids == nil {
 		l.bloom.add(h)
 	}
 	switch {
-	case l.ids != nil && 2*(n+1) <= len(l.ids.cells):
+	case l.ids != nil && 2*(l.ids.used+1) <= len(l.ids.cells):
 		l.ids.add(h, n)
 	case l.ids != nil || n+1 > heavyIDs:
 		l.rebuildIDs()
@@ -142,59 +177,70 @@ func (l *lead) remember(h uint64, t, minT, slack int64, drop func(*lead, int64))
 
 // dropDue reports whether remember, given minT and slack, drops old ids
 // before adding one (Prefetcher.Step asks it too).
-func (l *lead) dropDue(minT, slack int64) bool { return l.nIDs() > 0 && l.idMin < minT-slack }
+func (l *lead) dropDue(minT, slack int64) bool { return l.nIDs() > 0 && l.idFirst < minT-slack }
 
-// dropIDs forgets the event ids with event time before minT and rebuilds
-// what is derived from them.
-func (l *lead) dropIDs(minT int64) {
-	ids := l.seenIDs()
-	n := 0
-	for _, d := range ids {
-		if d.time() >= minT {
-			l.ent[n] = d
-			n++
-		}
+// dropIDs forgets the first k event ids (0 < k <= nIDs) and updates what
+// is derived from them. A lead that keeps its id index only moves the
+// index's base; the index is rebuilt only when the base would overflow.
+func (l *lead) dropIDs(k int) {
+	n := l.nIDs() - k
+	l.ent = l.ent[:copy(l.ent, l.ent[k:])] // the kept ids, the groups and caps
+	if s := l.ids; s != nil && n > heavyIDs/2 && s.base+k <= idBaseMax {
+		s.base += k
+		l.idFirst = l.ent[0].time()
+		l.forgetFNV()
+		return
 	}
-	n += copy(l.ent[n:], l.ent[len(ids):]) // the groups and caps
-	l.ent = l.ent[:n]
 	l.rebuildIDs()
 }
 
-// rebuildIDs recomputes idMin and the id index or the Bloom filter from
+// rebuildIDs recomputes idFirst and the id index or the Bloom filter from
 // the ids. A lead that is no longer heavy keeps its index (emptied) only
 // while it has more than heavyIDs/2 ids, so that a lead hovering around the
 // threshold does not allocate again and again. A lead with an index has no
 // use for the filter (seen asks the index), which is left empty until the
-// lead stops being heavy: a heavy lead is rebuilt after every drop, up to
-// maxDedupe ids at a time.
+// lead stops being heavy.
 func (l *lead) rebuildIDs() {
 	defer l.forgetFNV()
 	ids := l.seenIDs()
-	l.idMin = math.MaxInt64
+	l.idFirst = 0
+	if len(ids) > 0 {
+		l.idFirst = ids[0].time()
+	}
 	l.bloom = idBloom{}
 	if len(ids) > heavyIDs || (l.ids != nil && len(ids) > heavyIDs/2) {
 		if l.ids == nil {
 			l.ids = new(idSet)
 		}
-		l.ids.reset(len(ids))
+		s := l.ids
+		s.reset(len(ids))
+		// add, without stale cells to reuse: a loop the compiler keeps
+		// tight, where a call per id costs as much again.
+		cells, shift := s.cells, s.shift
+		mask := uint64(len(cells) - 1)
 		for i, d := range ids {
-			l.idMin = min(l.idMin, d.time())
-			l.ids.add(d.k, i)
+			j := mixID(d.k) >> shift
+			for cells[j] != 0 {
+				j = (j + 1) & mask
+			}
+			cells[j] = uint16(i + 1)
 		}
+		s.used = len(ids)
 		return
 	}
 	l.ids = nil
 	for _, d := range ids {
-		l.idMin = min(l.idMin, d.time())
 		l.bloom.add(d.k)
 	}
 }
 
-// forgetFNV clears flagFNV once every id is newer than the last version 1
-// id: those have all been dropped, and redeliveries need not be looked up
-// under their old hash any more.
+// forgetFNV clears flagFNV once the version 1 ids have all been dropped:
+// redeliveries need not be looked up under their old hash any more. Those
+// ids, restored from a version 1 state, came before any added since, and
+// ids are dropped from the front: while one is left, the first id is one,
+// with an event time of at most fnvUntil.
 func (l *lead) forgetFNV() {
-	if l.flags&flagFNV != 0 && (l.nIDs() == 0 || l.idMin > l.fnvUntil) {
+	if l.flags&flagFNV != 0 && (l.nIDs() == 0 || l.idFirst > l.fnvUntil) {
 		l.flags &^= flagFNV
 		l.fnvUntil = 0
 	}

@@ -67,7 +67,7 @@ type lead struct {
 	nGroups  uint8  // ent[nIDs():nIDs()+nGroups] are groups
 	nCaps    uint16 // the last nCaps of ent are cap usage
 	undo     int32  // dirty: 1 + index of its record in Engine.undoRec; 0: clean
-	idMin    int64  // smallest event time of the event ids (derived, not encoded)
+	idFirst  int64  // event time of the first event id (derived, not encoded)
 	fit      float64
 	ids      *idSet // index of the event ids of a heavy lead (derived), or nil
 	lastMQL  int64  // event time of the last MQL
@@ -254,18 +254,16 @@ func (e *Engine) touch(slot int32) {
 	e.txn = append(e.txn, slot)
 }
 
-// dropIDs drops l's ids with event time before minT (lead.dropIDs),
-// keeping in the undo log what a rollback needs to put them back.
-func (e *Engine) dropIDs(l *lead, minT int64) {
+// dropIDs drops l's first k ids (lead.dropIDs), keeping in the undo log
+// what a rollback needs to put them back.
+func (e *Engine) dropIDs(l *lead, k int) {
 	if l.undo != 0 {
 		switch r := &e.undoRec[l.undo-1]; {
 		case r.created || r.seenOff >= 0:
 		case r.dropOff < 0: // the first drop: journal the old ids it removes
 			r.dropOff = int32(len(e.undoEnt))
-			for i, d := range l.seenIDs()[:r.seenLen] {
-				if d.time() < minT {
-					e.undoEnt = append(e.undoEnt, entry{k: uint64(i)}, d)
-				}
+			for i, d := range l.seenIDs()[:min(k, int(r.seenLen))] {
+				e.undoEnt = append(e.undoEnt, entry{k: uint64(i)}, d)
 			}
 			r.dropEnd = int32(len(e.undoEnt))
 		default: // a second one: copy the old ids whole
@@ -274,7 +272,7 @@ func (e *Engine) dropIDs(l *lead, minT int64) {
 			r.seenOff = int32(off)
 		}
 	}
-	l.dropIDs(minT)
+	l.dropIDs(k)
 }
 
 // oldIDs appends to dst the ids the lead l of undo record r had at its

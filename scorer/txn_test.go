@@ -80,14 +80,8 @@ func checkInvariants(t *testing.T, e *Engine) {
 		if l.key() != key {
 			t.Fatalf("%s: slot holds %q", key, l.key())
 		}
-		if ids := l.seenIDs(); len(ids) > 0 {
-			lo := ids[0].time()
-			for _, d := range ids {
-				lo = min(lo, d.time())
-			}
-			if l.idMin != lo {
-				t.Fatalf("%s: idMin %d, smallest event id time %d", key, l.idMin, lo)
-			}
+		if ids := l.seenIDs(); len(ids) > 0 && l.idFirst != ids[0].time() {
+			t.Fatalf("%s: idFirst %d, first event id time %d", key, l.idFirst, ids[0].time())
 		}
 		if caps := l.caps(); len(caps) > 0 {
 			lo := caps[0].day()
