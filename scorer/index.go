@@ -331,10 +331,11 @@ func (p *Prefetcher) Step() bool {
 			}
 			from := max(len(l.ent)-int(l.nGroups)-int(l.nCaps)-1, 0)
 			if from > 0 && l.ids == nil && e.dropsIDs(l, tps[i].OccurredAt) {
-				// Apply will drop old ids, reading them all: a light
-				// lead's, at most heavyIDs (12 lines), are prefetched
-				// too. A heavy lead's, up to maxDedupe, are read in
-				// order, which the CPU's own prefetcher follows.
+				// Apply will drop old ids, moving the others and reading
+				// them all: a light lead's, at most heavyIDs (12 lines),
+				// are prefetched too. A heavy lead's, up to maxDedupe,
+				// are moved in order, which the CPU's own prefetcher
+				// follows.
 				from = 0
 			}
 			if from < len(l.ent) {

@@ -177,7 +177,9 @@ func (l *lead) remember(h uint64, t, minT, slack int64, drop func(l *lead, k int
 
 // dropDue reports whether remember, given minT and slack, drops old ids
 // before adding one (Prefetcher.Step asks it too).
-func (l *lead) dropDue(minT, slack int64) bool { return l.nIDs() > 0 && l.idFirst < minT-slack }
+func (l *lead) dropDue(minT, slack int64) bool {
+	return l.nIDs() > 0 && l.idFirst < subSat(minT, slack)
+}
 
 // dropIDs forgets the first k event ids (0 < k <= nIDs) and updates what
 // is derived from them. A lead that keeps its id index only moves the

@@ -2,6 +2,7 @@ package scorer
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -268,5 +269,18 @@ func TestIDIndexBaseBound(t *testing.T) {
 		if got, want := l.seen(h, at, e.window), i >= 6; got != want {
 			t.Fatalf("id e%d: seen %v, want %v", i, got, want)
 		}
+	}
+}
+
+// TestDropDueSaturates: a horizon saturated at the smallest event time
+// (absurdly early touchpoints) makes no id due for dropping, where the
+// slack subtracted from it would wrap around.
+func TestDropDueSaturates(t *testing.T) {
+	l := lead{ent: []entry{seenEntry(1, math.MinInt64+5)}, idFirst: math.MinInt64 + 5}
+	if l.dropDue(math.MinInt64, day) {
+		t.Fatal("an id is due for dropping before the smallest event time")
+	}
+	if !l.dropDue(math.MinInt64+6+day, day) {
+		t.Fatal("an id past the horizon by more than the slack is not due")
 	}
 }

@@ -644,3 +644,69 @@ func TestHasDuplicateKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestRollbackHeavyLeadsRandom applies weeks of touchpoints to a few heavy
+// leads (one every few minutes each, some late by up to a day, some
+// redelivered), committing or rolling back at random, seldom enough that
+// transactions span days, with several drops, and the id indexes carry
+// stale cells.
+// After every rollback each lead must encode as at the last commit, with
+// its derived summaries consistent.
+func TestRollbackHeavyLeadsRandom(t *testing.T) {
+	for seed := range uint64(4) {
+		e := NewEngine(txnModel())
+		rng := rand.New(rand.NewPCG(seed, 77))
+		leads := []string{"h1", "h2", "h3"}
+		committed := snapshot(e)
+		var sent []*Touchpoint
+		var res Result
+		at := t0
+		rollbacks, withStale, multiDrop := 0, 0, 0
+		for i := range 20000 {
+			at += rng.Int64N(8 * 60_000)
+			tp := &Touchpoint{EventID: fmt.Sprintf("e%d", i), LeadID: leads[rng.IntN(len(leads))], Type: "page_view", OccurredAt: at}
+			switch rng.IntN(30) {
+			case 0:
+				tp.OccurredAt -= rng.Int64N(day)
+			case 1:
+				if len(sent) > 0 {
+					tp = sent[len(sent)-1-rng.IntN(min(len(sent), 500))]
+				}
+			}
+			sent = append(sent, tp)
+			e.Apply(tp, at, &res)
+			// A transaction lasts about 400 touchpoints (a day and more).
+			switch rng.IntN(800) {
+			case 0:
+				for _, r := range e.undoRec {
+					if r.seenOff >= 0 {
+						multiDrop++
+					}
+				}
+				for _, k := range leads {
+					if slot, ok := e.lookup(k); ok && e.leads[slot].ids != nil && e.leads[slot].ids.base > 0 {
+						withStale++
+					}
+				}
+				e.Rollback()
+				rollbacks++
+				checkInvariants(t, e)
+				for _, k := range leads {
+					if slot, ok := e.lookup(k); ok {
+						checkSeen(t, k, &e.leads[slot])
+					}
+				}
+				if got := snapshot(e); !reflect.DeepEqual(committed, got) {
+					t.Fatalf("seed %d, touchpoint %d: rollback did not restore the last commit", seed, i)
+				}
+			case 1:
+				e.Commit()
+				committed = snapshot(e)
+			}
+		}
+		if rollbacks < 10 || withStale < 5 || multiDrop < 3 {
+			t.Fatalf("seed %d: %d rollbacks, %d of a lead with stale index cells, %d with two drops in one transaction: not covered",
+				seed, rollbacks, withStale, multiDrop)
+		}
+	}
+}
