@@ -116,11 +116,11 @@ type Engine struct {
 // alone (they are replaced, never changed in place).
 //
 // The ids are not copied on the first change: until some are dropped they
-// only grow at the end, so the first seenLen are the old ones. The first
-// drop journals the old ids it removes, with their positions, at
-// undoEnt[dropOff:dropEnd] (pairs: {position, 0}, id), and the old ids
-// are then the journal merged with the first kept ones. A second drop in
-// the same transaction copies the old ids whole to undoEnt[seenOff:].
+// only grow at the end, so the first seenLen are the old ones. Ids are
+// dropped from the front: the first drop journals the old ids it removes
+// at undoEnt[dropOff:dropEnd], and the old ids are then the journal
+// followed by the first kept ones. A second drop in the same transaction
+// copies the old ids whole to undoEnt[seenOff:].
 type undoRec struct {
 	slot             int32
 	created          bool

@@ -67,7 +67,7 @@ type lead struct {
 	nGroups  uint8  // ent[nIDs():nIDs()+nGroups] are groups
 	nCaps    uint16 // the last nCaps of ent are cap usage
 	undo     int32  // dirty: 1 + index of its record in Engine.undoRec; 0: clean
-	idFirst  int64  // event time of the first event id (derived, not encoded)
+	idFirst  int64  // event time of the first event id (derived, not encoded; read by the walk)
 	fit      float64
 	ids      *idSet // index of the event ids of a heavy lead (derived), or nil
 	lastMQL  int64  // event time of the last MQL
@@ -262,9 +262,7 @@ func (e *Engine) dropIDs(l *lead, k int) {
 		case r.created || r.seenOff >= 0:
 		case r.dropOff < 0: // the first drop: journal the old ids it removes
 			r.dropOff = int32(len(e.undoEnt))
-			for i, d := range l.seenIDs()[:min(k, int(r.seenLen))] {
-				e.undoEnt = append(e.undoEnt, entry{k: uint64(i)}, d)
-			}
+			e.undoEnt = append(e.undoEnt, l.seenIDs()[:min(k, int(r.seenLen))]...)
 			r.dropEnd = int32(len(e.undoEnt))
 		default: // a second one: copy the old ids whole
 			off := len(e.undoEnt)
@@ -285,20 +283,10 @@ func (e *Engine) oldIDs(r *undoRec, l *lead, dst []entry) []entry {
 	if r.dropOff < 0 {
 		return append(dst, cur[:r.seenLen]...)
 	}
-	// Merge the journal of dropped ids (ascending positions) with the kept
-	// old ids, which are the first of the current ones, in order.
-	j := 0
-	journal := e.undoEnt[r.dropOff:r.dropEnd]
-	for pos := 0; pos < int(r.seenLen); pos++ {
-		if len(journal) > 0 && journal[0].k == uint64(pos) {
-			dst = append(dst, journal[1])
-			journal = journal[2:]
-			continue
-		}
-		dst = append(dst, cur[j])
-		j++
-	}
-	return dst
+	// The dropped old ids, then the kept ones, now the first of the current.
+	dropped := e.undoEnt[r.dropOff:r.dropEnd]
+	dst = append(dst, dropped...)
+	return append(dst, cur[:int(r.seenLen)-len(dropped)]...)
 }
 
 // Dirty returns the number of leads changed since the last Commit or
