@@ -91,7 +91,7 @@ func (s *idSet) add(h uint64, pos int) {
 	mask := uint64(len(s.cells) - 1)
 	i := mixID(h) >> s.shift
 	for c := s.cells[i]; c != 0; c = s.cells[i] {
-		if s.pos(c) < 0 { // stale
+		if int(c) <= s.base { // stale: pos(c) < 0, in the form that compiles shorter
 			s.cells[i] = uint16(s.base + pos + 1)
 			return
 		}
