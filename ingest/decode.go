@@ -519,18 +519,29 @@ func (d *Decoder) raw(s span) string { return aliasString(d.sc.data[s.start:s.en
 
 // str returns the decoded string of a kString span.
 func (d *Decoder) str(s span) string {
-	b := d.sc.data[s.start:s.end]
-	if !s.esc() {
-		return aliasString(b)
+	if s.esc() {
+		return d.unescaped(s.start, s.end)
 	}
+	return d.sc.plain(s)
+}
+
+func (d *Decoder) unescaped(start, end int32) string {
 	n := len(d.buf)
-	d.buf = unescape(d.buf, b)
+	d.buf = unescape(d.buf, d.sc.data[start:end])
 	return aliasString(d.buf[n:])
 }
 
 // optString returns the string at s, "" when absent or null, or a
-// wrong_type/field_too_long error naming name.
+// wrong_type/field_too_long error naming name. A string without escapes
+// within the limit, the common case, takes the inlined path.
 func (d *Decoder) optString(s span, name string, maxLen int) (string, error) {
+	if s.plainString() && int(s.end-s.start) <= maxLen {
+		return d.sc.plain(s), nil
+	}
+	return d.optStringSlow(s, name, maxLen)
+}
+
+func (d *Decoder) optStringSlow(s span, name string, maxLen int) (string, error) {
 	switch s.kind() {
 	case kNone, kNull:
 		return "", nil
@@ -580,6 +591,38 @@ func (d *Decoder) decodeCanonical(sl *slots, n *fieldNames, tp *scorer.Touchpoin
 // canonicalFields sets every canonical field present in sl, leaving the
 // others of tp as they are; it does not check required fields.
 func (d *Decoder) canonicalFields(sl *slots, n *fieldNames, tp *scorer.Touchpoint) error {
+	// The common case, each field a string without escapes within its
+	// limit, or absent, inlined; anything else takes the checked path.
+	if !d.plainInto(&tp.EventID, sl[fEventID], maxEventIDBytes) ||
+		!d.plainInto(&tp.LeadID, sl[fLeadID], maxIDBytes) ||
+		!d.plainInto(&tp.AnonymousID, sl[fAnonymousID], maxIDBytes) ||
+		!d.plainInto(&tp.AccountID, sl[fAccountID], maxOptBytes) ||
+		!d.plainInto(&tp.Type, sl[fType], maxTypeBytes) ||
+		!d.plainInto(&tp.Channel, sl[fChannel], maxOptBytes) ||
+		!d.plainInto(&tp.Campaign, sl[fCampaign], maxOptBytes) {
+		if err := d.stringFields(sl, n, tp); err != nil {
+			return err
+		}
+	}
+	return d.propsAndTraits(sl[fProperties], sl[fTraits], n, tp)
+}
+
+// plainInto sets *dst to the string at s and returns true when s is a
+// string without escapes within maxLen bytes (left as it is when empty),
+// or absent. Otherwise it returns false and leaves *dst alone.
+func (d *Decoder) plainInto(dst *string, s span, maxLen int) bool {
+	if s.plainString() && int(s.end-s.start) <= maxLen {
+		if s.end > s.start {
+			*dst = d.sc.plain(s)
+		}
+		return true
+	}
+	return s.kind() == kNone
+}
+
+// stringFields is the checked path of canonicalFields' strings: escapes,
+// nulls, wrong types and oversized values.
+func (d *Decoder) stringFields(sl *slots, n *fieldNames, tp *scorer.Touchpoint) error {
 	var err error
 	set := func(dst *string, s span, name string, maxLen int) {
 		if err != nil {
@@ -597,13 +640,7 @@ func (d *Decoder) canonicalFields(sl *slots, n *fieldNames, tp *scorer.Touchpoin
 	set(&tp.Type, sl[fType], n.typ, maxTypeBytes)
 	set(&tp.Channel, sl[fChannel], n.channel, maxOptBytes)
 	set(&tp.Campaign, sl[fCampaign], n.campaign, maxOptBytes)
-	if err != nil {
-		return err
-	}
-	if err := d.propsAndTraits(sl[fProperties], sl[fTraits], n, tp); err != nil {
-		return err
-	}
-	return nil
+	return err
 }
 
 // propsAndTraits fills Props/Traits and the raw objects.
@@ -678,10 +715,13 @@ func truncate(s string, n int) string {
 // PropertyKeys.
 func (d *Decoder) attrs(obj span, dst []scorer.Attr, filter bool) []scorer.Attr {
 	filter = filter && len(d.cfg.PropertyKeys) > 0
-	dead := d.dead[:0]
-	anyDead, useMap := false, false
-	for _, m := range d.sc.members(obj) {
-		k, v := m.key, m.val
+	ms := d.sc.members(obj)
+	// dead marks the attrs a later non-scalar duplicate removes; nil until
+	// one does, which is rare.
+	var dead []bool
+	useMap := false
+	for i := range ms {
+		k, v := ms[i].key, ms[i].val
 		key := d.str(k)
 		if filter && !d.wantProp(key) {
 			continue
@@ -714,10 +754,17 @@ func (d *Decoder) attrs(obj span, dst []scorer.Attr, filter bool) []scorer.Attr 
 			}
 		}
 		if j >= 0 {
-			if scalar {
-				dst[j].Value, dead[j] = val, false
-			} else {
-				dead[j], anyDead = true, true
+			switch {
+			case scalar:
+				dst[j].Value = val
+				if dead != nil {
+					dead[j] = false
+				}
+			case dead == nil:
+				dead = append(d.dead[:0], make([]bool, len(dst))...)
+				dead[j] = true
+			default:
+				dead[j] = true
 			}
 			continue
 		}
@@ -725,7 +772,9 @@ func (d *Decoder) attrs(obj span, dst []scorer.Attr, filter bool) []scorer.Attr 
 			continue
 		}
 		dst = append(dst, scorer.Attr{Key: key, Value: val})
-		dead = append(dead, false)
+		if dead != nil {
+			dead = append(dead, false)
+		}
 		if useMap {
 			d.attrIdx[key] = len(dst) - 1
 		} else if len(dst) == 16 {
@@ -740,7 +789,7 @@ func (d *Decoder) attrs(obj span, dst []scorer.Attr, filter bool) []scorer.Attr 
 			}
 		}
 	}
-	if anyDead {
+	if dead != nil {
 		w := 0
 		for x := range dst {
 			if !dead[x] {
@@ -750,8 +799,8 @@ func (d *Decoder) attrs(obj span, dst []scorer.Attr, filter bool) []scorer.Attr 
 		}
 		clear(dst[w:])
 		dst = dst[:w]
+		d.dead = dead
 	}
-	d.dead = dead
 	if useMap {
 		if len(d.attrIdx) > 1024 {
 			d.attrIdx = nil // do not keep a huge map for the next records

@@ -191,6 +191,23 @@ func TestDecodeGoodVariants(t *testing.T) {
 			v, ok := tp.Prop("p99")
 			return len(tp.Props) == 100 && ok && v == "99"
 		}},
+		{"a later non-scalar duplicate removes a property", good("properties", `{"a":"1","b":"2","a":{"x":1},"c":true,"b":null,"a":[2]}`), func(tp *scorer.Touchpoint) bool {
+			_, a := tp.Prop("a")
+			_, b := tp.Prop("b")
+			c, _ := tp.Prop("c")
+			return len(tp.Props) == 1 && !a && !b && c == "true"
+		}},
+		{"a property removed, then set again", good("properties", `{"a":"1","b":"2","a":{},"a":3}`), func(tp *scorer.Touchpoint) bool {
+			a, _ := tp.Prop("a")
+			b, _ := tp.Prop("b")
+			return len(tp.Props) == 2 && a == "3" && b == "2"
+		}},
+		{"many properties, some removed", good("properties", add(manyProps(100), `"p7":{},"p50":[]`)), func(tp *scorer.Touchpoint) bool {
+			_, p7 := tp.Prop("p7")
+			_, p50 := tp.Prop("p50")
+			v, ok := tp.Prop("p99")
+			return len(tp.Props) == 98 && !p7 && !p50 && ok && v == "99"
+		}},
 	}
 	d, err := NewDecoder(DecoderConfig{})
 	if err != nil {
@@ -258,7 +275,8 @@ func TestDecodeReuse(t *testing.T) {
 		t.Fatalf("fields leaked from the previous record: %+v", tp)
 	}
 	// A huge record's buffers are not kept for the next records.
-	big := good("properties", `{"big":"`+strings.Repeat(`\n`, 1<<16)+`",`+manyProps(20000)[1:])
+	// (the last member removes p0, which grows the dead marks)
+	big := good("properties", `{"big":"`+strings.Repeat(`\n`, 1<<16)+`",`+add(manyProps(20000), `"p0":[0]`)[1:])
 	if err := d.Decode([]byte("k"), []byte(big), nil, &tp); err != nil {
 		t.Fatal(err)
 	}

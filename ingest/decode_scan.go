@@ -73,6 +73,10 @@ func (s span) kind() kind { return kind(s.info & 15) }
 func (s span) esc() bool  { return s.info&16 != 0 }
 func (s span) n() int32   { return int32(s.info >> 5) }
 
+// plainString reports whether s is a string without escapes: its content
+// is its bytes.
+func (s span) plainString() bool { return s.info&31 == uint32(kString) }
+
 // member is one key/value pair of an object.
 type member struct {
 	key, val span
@@ -464,6 +468,12 @@ func (s *scanner) object(i, depth int) (span, int, error) {
 		s.stack = s.stack[:base]
 	}
 	return obj, i, nil
+}
+
+// plain returns the content of a span of s.data as a string, without a
+// copy or a bounds check: a span is within s.data by construction.
+func (s *scanner) plain(x span) string {
+	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s.data)), x.start)), x.end-x.start)
 }
 
 // keyBytes returns the decoded bytes of a key span (scratch, valid until
