@@ -418,12 +418,21 @@ func (s *scanner) object(i, depth int) (span, int, error) {
 			} else if k, j, err = s.strSlow(i+1, j); err != nil {
 				return span{}, 0, err
 			}
-			i = s.ws(j)
-			if i >= len(d) || d[i] != ':' {
+			// Compact JSON, the common case, has the colon right after the
+			// key and the value right after the colon: one comparison each
+			// instead of a whitespace check and then the comparison.
+			if j < len(d) && d[j] == ':' {
+				i = j + 1
+			} else if i = s.ws(j); i < len(d) && d[i] == ':' {
+				i++
+			} else {
 				return span{}, 0, errAt(ReasonInvalidJSON, "expected ':'", i)
 			}
 			var v span
-			if i = s.ws(i + 1); i < len(d) && d[i] == '"' {
+			if i >= len(d) || d[i] != '"' {
+				i = s.ws(i)
+			}
+			if i < len(d) && d[i] == '"' {
 				v, j, err = s.str(i) // the common case, without the dispatch
 			} else {
 				v, j, err = s.value(i, depth+1)
@@ -446,9 +455,10 @@ func (s *scanner) object(i, depth int) (span, int, error) {
 			} else if record {
 				s.stack = append(s.stack, member{key: k, val: v})
 			}
-			i = s.ws(j)
-			if i >= len(d) {
-				return span{}, 0, errAt(ReasonInvalidJSON, "unterminated object", i)
+			if i = j; i >= len(d) || d[i] != ',' && d[i] != '}' {
+				if i = s.ws(j); i >= len(d) {
+					return span{}, 0, errAt(ReasonInvalidJSON, "unterminated object", i)
+				}
 			}
 			if d[i] == '}' {
 				i++
@@ -457,7 +467,9 @@ func (s *scanner) object(i, depth int) (span, int, error) {
 			if d[i] != ',' {
 				return span{}, 0, errAt(ReasonInvalidJSON, "expected ',' or '}'", i)
 			}
-			i = s.ws(i + 1)
+			if i++; i >= len(d) || d[i] != '"' {
+				i = s.ws(i)
+			}
 		}
 	}
 	obj := mkSpan(start, i, kObject, false)
