@@ -525,6 +525,8 @@ func (d *Decoder) str(s span) string {
 	return d.sc.plain(s)
 }
 
+// unescaped decodes the escaped string content data[start:end] into
+// d.buf and returns it (valid until the next Decode).
 func (d *Decoder) unescaped(start, end int32) string {
 	n := len(d.buf)
 	d.buf = unescape(d.buf, d.sc.data[start:end])
@@ -722,7 +724,10 @@ func (d *Decoder) attrs(obj span, dst []scorer.Attr, filter bool) []scorer.Attr 
 	useMap := false
 	for i := range ms {
 		k, v := ms[i].key, ms[i].val
-		key := d.str(k)
+		key := d.sc.plain(k) // d.str, inlined by hand for the usual key without escapes
+		if k.esc() {
+			key = d.unescaped(k.start, k.end)
+		}
 		if filter && !d.wantProp(key) {
 			continue
 		}
@@ -730,7 +735,9 @@ func (d *Decoder) attrs(obj span, dst []scorer.Attr, filter bool) []scorer.Attr 
 		scalar := true
 		switch v.kind() {
 		case kString:
-			val = d.str(v)
+			if val = d.sc.plain(v); v.esc() {
+				val = d.unescaped(v.start, v.end)
+			}
 		case kNumber:
 			val = d.raw(v)
 		case kTrue:
