@@ -235,21 +235,22 @@ func skipPlain(d []byte, i int) int {
 const (
 	lsb   = 0x0101010101010101
 	msb   = 0x8080808080808080
-	quote = '"' * lsb
 	bslsh = '\\' * lsb
-	space = 0x20 * lsb
+	two   = 0x02 * lsb
+	below = 0x21 * lsb
 )
 
 // specialMask has the high bit set in the lowest byte of w (little
 // endian) that is a quote, a backslash, a control character or non-ASCII;
 // bits above it may be spurious (borrows), bits below it are all clear.
-// Zero means the 8 bytes are plain. No term needs masking with ^x: with
-// no borrow from below, a byte x < 0x80 sets its high bit in x-c exactly
-// when x < c (x is 0 after the XOR with '"' or '\\', or below 0x20), and
-// the bytes >= 0x80 that may set it too are special anyway.
+// Zero means the 8 bytes are plain. With no borrow from below, a byte x <
+// 0x80 sets its high bit in y-c exactly when y < c: x^2 < 0x21 holds for
+// the control characters (x^2 swaps them among themselves) and for the
+// quote (0x22^2 = 0x20) and no other byte, so one subtraction finds both;
+// x^'\\' < 1 only for the backslash. The bytes >= 0x80 that may set it
+// too are special anyway (the last term). No term needs masking with ^x.
 func specialMask(w uint64) uint64 {
-	q, b := w^quote, w^bslsh
-	return ((q - lsb) | (b - lsb) | (w - space) | w) & msb
+	return ((w^two - below) | (w^bslsh - lsb) | w) & msb
 }
 
 func isHex4(b []byte) bool {

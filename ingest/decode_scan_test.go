@@ -42,6 +42,36 @@ func TestSpecialMask(t *testing.T) {
 	}
 }
 
+// TestSpecialMaskPairs checks specialMask on every pair of bytes at every
+// offset after plain bytes (the byte after the first special one can
+// only add spurious bits above it), against the byte-wise classification.
+func TestSpecialMaskPairs(t *testing.T) {
+	isSpecial := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+	for at := range 8 {
+		for c := range 256 {
+			for d := range 256 {
+				b := [8]byte{'a', 'Z', '~', ' ', '!', '#', '[', ']'} // plain, around the special ranges
+				b[at] = byte(c)
+				if at < 7 {
+					b[at+1] = byte(d)
+				} else if d > 0 {
+					break
+				}
+				want := 8
+				for i, x := range b {
+					if isSpecial(x) {
+						want = i
+						break
+					}
+				}
+				if got := bits.TrailingZeros64(specialMask(binary.LittleEndian.Uint64(b[:]))) >> 3; got != want {
+					t.Fatalf("specialMask(%q): first special byte %d; want %d", b, got, want)
+				}
+			}
+		}
+	}
+}
+
 // TestScanStringBoundaries puts each kind of special byte at every offset
 // of the 8-byte words the string scanner reads, in values whose end falls
 // at every offset too, and checks the result against encoding/json and the
