@@ -250,7 +250,7 @@ const (
 // x^'\\' < 1 only for the backslash. The bytes >= 0x80 that may set it
 // too are special anyway (the last term). No term needs masking with ^x.
 func specialMask(w uint64) uint64 {
-	return ((w^two - below) | (w^bslsh - lsb) | w) & msb
+	return (((w ^ two) - below) | ((w ^ bslsh) - lsb) | w) & msb
 }
 
 func isHex4(b []byte) bool {
