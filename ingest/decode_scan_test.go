@@ -12,12 +12,30 @@ import (
 	"unicode/utf8"
 )
 
+// isSpecialByte is specialMask's classification, one byte at a time.
+func isSpecialByte(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
+
+// checkSpecialMask fails the test when the lowest set bit of specialMask(b)
+// is not in b's first special byte (or the mask not zero without one).
+func checkSpecialMask(t *testing.T, b [8]byte) {
+	t.Helper()
+	want := 8
+	for i, c := range b {
+		if isSpecialByte(c) {
+			want = i
+			break
+		}
+	}
+	if got := bits.TrailingZeros64(specialMask(binary.LittleEndian.Uint64(b[:]))) >> 3; got != want {
+		t.Fatalf("specialMask(%q): first special byte %d; want %d", b, got, want)
+	}
+}
+
 // TestSpecialMask checks specialMask's lowest bit against a byte-wise
 // classification, on words built to have borrows: plain bytes, then a
 // special byte or none, then anything.
 func TestSpecialMask(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	isSpecial := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
 	for range 200000 {
 		var b [8]byte
 		for i := range b {
@@ -25,20 +43,11 @@ func TestSpecialMask(t *testing.T) {
 		}
 		first := r.IntN(9)
 		for i := 0; i < first; i++ {
-			for isSpecial(b[i]) {
+			for isSpecialByte(b[i]) {
 				b[i] = byte(0x20 + r.IntN(0x60))
 			}
 		}
-		want := 8
-		for i, c := range b {
-			if isSpecial(c) {
-				want = i
-				break
-			}
-		}
-		if got := bits.TrailingZeros64(specialMask(binary.LittleEndian.Uint64(b[:]))) >> 3; got != want {
-			t.Fatalf("specialMask(%q): first special byte %d; want %d", b, got, want)
-		}
+		checkSpecialMask(t, b)
 	}
 }
 
@@ -46,7 +55,6 @@ func TestSpecialMask(t *testing.T) {
 // offset after plain bytes (the byte after the first special one can
 // only add spurious bits above it), against the byte-wise classification.
 func TestSpecialMaskPairs(t *testing.T) {
-	isSpecial := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 || c >= 0x80 }
 	for at := range 8 {
 		for c := range 256 {
 			for d := range 256 {
@@ -57,16 +65,7 @@ func TestSpecialMaskPairs(t *testing.T) {
 				} else if d > 0 {
 					break
 				}
-				want := 8
-				for i, x := range b {
-					if isSpecial(x) {
-						want = i
-						break
-					}
-				}
-				if got := bits.TrailingZeros64(specialMask(binary.LittleEndian.Uint64(b[:]))) >> 3; got != want {
-					t.Fatalf("specialMask(%q): first special byte %d; want %d", b, got, want)
-				}
+				checkSpecialMask(t, b)
 			}
 		}
 	}
