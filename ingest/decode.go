@@ -535,7 +535,7 @@ func (d *Decoder) unescaped(start, end int32) string {
 
 // optString returns the string at s, "" when absent or null, or a
 // wrong_type/field_too_long error naming name. A string without escapes
-// within the limit, the common case, takes the inlined path.
+// within the limit, the common case, returns before the checks.
 func (d *Decoder) optString(s span, name string, maxLen int) (string, error) {
 	if s.plainString() && int(s.end-s.start) <= maxLen {
 		return d.sc.plain(s), nil

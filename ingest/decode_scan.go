@@ -420,8 +420,10 @@ func (s *scanner) object(i, depth int) (span, int, error) {
 				return span{}, 0, err
 			}
 			// Compact JSON, the common case, has the colon right after the
-			// key and the value right after the colon: one comparison each
-			// instead of a whitespace check and then the comparison.
+			// key, a string value right after the colon and the comma or
+			// brace right after the value: one comparison each instead of a
+			// whitespace check and then the comparison (a value that is not
+			// a string takes the whitespace check as before).
 			if j < len(d) && d[j] == ':' {
 				i = j + 1
 			} else if i = s.ws(j); i < len(d) && d[i] == ':' {
