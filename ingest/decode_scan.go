@@ -244,11 +244,12 @@ const (
 // endian) that is a quote, a backslash, a control character or non-ASCII;
 // bits above it may be spurious (borrows), bits below it are all clear.
 // Zero means the 8 bytes are plain. With no borrow from below, a byte x <
-// 0x80 sets its high bit in y-c exactly when y < c: x^2 < 0x21 holds for
-// the control characters (x^2 swaps them among themselves) and for the
-// quote (0x22^2 = 0x20) and no other byte, so one subtraction finds both;
-// x^'\\' < 1 only for the backslash. The bytes >= 0x80 that may set it
-// too are special anyway (the last term). No term needs masking with ^x.
+// 0x80, XORed to y, sets its high bit in y-c exactly when y < c: x^2 <
+// 0x21 holds for the control characters (x^2 swaps them among
+// themselves) and for the quote (0x22^2 = 0x20) and no other byte, so one
+// subtraction finds both; x^'\\' < 1 only for the backslash. The bytes >=
+// 0x80 that may set it too are special anyway (the last term). No term
+// needs masking with ^x.
 func specialMask(w uint64) uint64 {
 	return (((w ^ two) - below) | ((w ^ bslsh) - lsb) | w) & msb
 }
