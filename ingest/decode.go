@@ -537,7 +537,7 @@ func (d *Decoder) unescaped(start, end int32) string {
 // wrong_type/field_too_long error naming name. A string without escapes
 // within the limit, the common case, returns before the checks.
 func (d *Decoder) optString(s span, name string, maxLen int) (string, error) {
-	if s.plainString() && int(s.end-s.start) <= maxLen {
+	if s.plainWithin(maxLen) {
 		return d.sc.plain(s), nil
 	}
 	return d.optStringSlow(s, name, maxLen)
@@ -613,7 +613,7 @@ func (d *Decoder) canonicalFields(sl *slots, n *fieldNames, tp *scorer.Touchpoin
 // string without escapes within maxLen bytes (left as it is when empty),
 // or absent. Otherwise it returns false and leaves *dst alone.
 func (d *Decoder) plainInto(dst *string, s span, maxLen int) bool {
-	if s.plainString() && int(s.end-s.start) <= maxLen {
+	if s.plainWithin(maxLen) {
 		if s.end > s.start {
 			*dst = d.sc.plain(s)
 		}

@@ -77,6 +77,10 @@ func (s span) n() int32   { return int32(s.info >> 5) }
 // is its bytes.
 func (s span) plainString() bool { return s.info&31 == uint32(kString) }
 
+// plainWithin reports whether s is a string without escapes of at most
+// maxLen bytes: one the mapping can alias as it is.
+func (s span) plainWithin(maxLen int) bool { return s.plainString() && int(s.end-s.start) <= maxLen }
+
 // member is one key/value pair of an object.
 type member struct {
 	key, val span
