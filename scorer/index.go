@@ -210,8 +210,8 @@ func (t *nameTable) count() int {
 
 // PrefetchBatch is the number of touchpoints Prefetch works on at once:
 // enough loads in flight to hide most of the memory latency, few enough
-// that what they bring in stays in the first-level cache until Apply uses
-// it.
+// that what they bring in stays in the second-level cache (where the
+// prefetch instructions put it on amd64) until Apply uses it.
 const PrefetchBatch = 16
 
 // Prefetch brings the memory that applying tps will read into the CPU

@@ -1,9 +1,11 @@
 #include "textflag.h"
 
+// PREFETCHT1: into the second-level cache (prefetch_asm.go says why).
+
 // func prefetch(p unsafe.Pointer) uint64
 TEXT ·prefetch(SB), NOSPLIT|NOFRAME, $0-16
 	MOVQ p+0(FP), AX
-	PREFETCHT0 (AX)
+	PREFETCHT1 (AX)
 	MOVQ $0, ret+8(FP)
 	RET
 
@@ -16,7 +18,7 @@ TEXT ·prefetchLines(SB), NOSPLIT|NOFRAME, $0-24
 	ANDQ $~63, AX
 	ANDQ $~63, CX
 loop:
-	PREFETCHT0 (AX)
+	PREFETCHT1 (AX)
 	ADDQ $64, AX
 	CMPQ AX, CX
 	JLS loop

@@ -12,6 +12,13 @@ import "unsafe"
 // It returns 0; the plain-Go version (prefetch_other.go) returns what it
 // loaded, for the caller to keep.
 //
+// On amd64 the line goes to the second-level cache, not the first
+// (PREFETCHT1, not PREFETCHT0): a level of the walk prefetches up to a few
+// hundred lines at once, and bringing them all into the first-level cache
+// was slower (RESULTS.md, session 14: BenchmarkApplyPrefetch 24 % faster
+// with PREFETCHT1). Apply then reads them from the second-level cache, a
+// dozen cycles away. arm64 keeps PLDL1KEEP: not measured.
+//
 //go:noescape
 func prefetch(p unsafe.Pointer) uint64
 
