@@ -174,6 +174,7 @@
 //	varint   event time of the last MQL (0 before the first)
 //	uvarint  MQL sequence
 //	uvarint  n, then n cap entries: string rule name, varint day, float64 used
+//	         (in order of day; Restore reads them in any order)
 //	uvarint  n, then n dedupe entries: uint64 hash, varint event time
 //	uvarint  n, then n groups: string type, channel, campaign, float64 points
 //	uvarint  n, then n traits: string name, string value
@@ -201,12 +202,17 @@
 // lead, and compares the key's bytes only on a tag match. A lead is a
 // 128-byte struct (two cache lines in the page-aligned table) plus two
 // allocations: a slice of 16-byte entries holding its remembered event
-// ids, then its contributor groups and cap usage (few cache lines per
-// touchpoint; the ids first, so that adding an id, a group or a day's cap
-// moves only the few groups and caps), and one string packing its key,
-// anonymous id, account id and fit traits (strs.go), replaced whole when
-// one of them changes: what a touchpoint compares is in one or two cache
-// lines instead of up to five allocations.
+// ids, then its contributor groups and the cap usage of its latest days
+// (few cache lines per touchpoint; the ids first, so that adding an id, a
+// group or a day's cap moves only the few groups and caps), and one string
+// packing its key, anonymous id, account id and fit traits (strs.go),
+// replaced whole when one of them changes: what a touchpoint compares is in
+// one or two cache lines instead of up to five allocations. A busy lead,
+// charging a few capped rules every day, holds a few dozen cap entries
+// over MaxLateness; past 8 of them, the days before the latest move to a
+// third allocation (the cold caps), which only a touchpoint a day or more
+// late reads, so that the others move and fetch one or two lines of cap
+// usage instead of six or more.
 //
 // Applying a touchpoint to a lead that is not in the CPU caches waits on a
 // chain of dependent misses: index cell, lead, strings, entries (and for
@@ -221,9 +227,9 @@
 // walked, one level per record, then applies that group.
 //
 // The undo log of a transaction copies a lead's struct and its groups and
-// caps at its first change, not its ids: those only grow at the end until
-// some are dropped, and the first drop journals just the old ids it
-// removes (see undoRec). A heavy lead (more than 48 remembered ids)
+// hot caps at its first change, its cold caps at their first change, not
+// its ids: those only grow at the end until some are dropped, and the
+// first drop journals just the old ids it removes (see undoRec). A heavy lead (more than 48 remembered ids)
 // also has an index of its ids (2 bytes a cell, at most half full).
 // Contributor group keys (type, channel, campaign) are interned per engine
 // and never freed, on the assumption that there are few of them; a small

@@ -85,6 +85,9 @@ type Engine struct {
 	rules    matcher
 	capKeys  []string          // per rule index: the name cap usage is stored under
 	capIndex map[string]uint16 // capKeys -> rule index
+	// capsBounded: the capped rules times the days a touchpoint can fall
+	// on stay below maxCaps, so that capped need not count a lead's caps.
+	capsBounded bool
 
 	fit        []fitRule
 	traitIndex nameTable // trait name -> index into traitNames
@@ -102,7 +105,10 @@ type Engine struct {
 
 	txn     []int32   // dirty slots in order of first change
 	undoRec []undoRec // one per dirty slot
-	undoEnt []entry   // the leads' groups and caps before their first change, and dropped ids
+	undoEnt []entry   // the leads' groups and hot caps before their first change, cold caps, dropped ids
+
+	colds    [][]entry // the leads' cold caps (lead.cold)
+	coldFree []uint32  // unused places in colds (lead.cold values)
 
 	enc      []byte     // scratch for AppendDirty
 	traitBuf []traitVal // scratch for setTraits, decodeState and appendState
@@ -111,9 +117,10 @@ type Engine struct {
 }
 
 // undoRec undoes the changes to one lead: remove it if created, else put
-// back old with its groups and cap usage from undoEnt[entOff:entEnd] and
-// the seenLen event ids it had (Engine.oldIDs). Its strings were left
-// alone (they are replaced, never changed in place).
+// back old with its groups and hot caps from undoEnt[entOff:entEnd], the
+// seenLen event ids it had (Engine.oldIDs) and, if they changed, its cold
+// caps from undoEnt[coldOff:coldEnd]. Its strings were left alone (they
+// are replaced, never changed in place).
 //
 // The ids are not copied on the first change: until some are dropped they
 // only grow at the end, so the first seenLen are the old ones. Ids are
@@ -128,6 +135,7 @@ type undoRec struct {
 	seenLen          int32
 	dropOff, dropEnd int32 // -1: no drop yet
 	seenOff          int32 // -1: not copied
+	coldOff, coldEnd int32 // the cold caps before their first change; -1: unchanged
 	old              lead
 }
 
@@ -224,6 +232,13 @@ func NewEngine(m *models.Model) *Engine {
 		e.capKeys = append(e.capKeys, key)
 		e.capIndex[key] = uint16(i)
 	}
+	capped := 0
+	for i := range m.Rules {
+		if m.Rules[i].Cap > 0 {
+			capped++
+		}
+	}
+	e.capsBounded = int64(capped)*(e.maxLate/msPerDay+2) < maxCaps
 	for i := range m.Fit {
 		fr := &m.Fit[i]
 		ti, ok := e.traitIndex.get(fr.Trait)
@@ -350,12 +365,18 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 		res.Rule = r.name
 		pts = r.points
 		if r.cap > 0 && pts > 0 {
-			pts = l.capped(r.idx, floorDiv(t, msPerDay), pts, r.cap)
+			pts = e.capped(l, r.idx, floorDiv(t, msPerDay), pts, r.cap)
 		}
 	}
 	w := 1.0
 	if t >= l.tRef {
 		if t > l.tRef {
+			if l.nHot != 0 {
+				// Cap usage of days no accepted touchpoint can fall on any more.
+				if minDay := floorDiv(subSat(t, e.maxLate), msPerDay); minDay > e.minCapDay(l) {
+					l.pruneHotCaps(minDay)
+				}
+			}
 			f := e.decay(t - l.tRef)
 			l.eRef *= f
 			gs := l.groups()
@@ -373,7 +394,6 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 		e.addGroup(l, e.ruleGroup(r, tp), pts*w)
 	}
 	l.remember(h, t, e.idHorizon(l.tRef), e.idSlack(), e.dropIDs)
-	l.pruneCaps(floorDiv(subSat(l.tRef, e.maxLate), msPerDay))
 
 	// Fit.
 	if len(tp.Traits) > 0 && len(e.fit) > 0 && e.setTraits(l, tp.Traits) {

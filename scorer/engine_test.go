@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -322,9 +323,12 @@ func TestCapPruning(t *testing.T) {
 	}
 	l := &e.leads[e.slotOf("a")]
 	// t_ref is day 29; days 22..29 can still receive touchpoints.
-	if len(l.caps()) != 8 || l.caps()[0].day() != floorDiv(t0, day)+22 {
-		t.Fatalf("%d cap entries kept, want 8 from day 22: %+v", len(l.caps()), l.caps())
+	cold := e.coldCaps(l)
+	caps := slices.Concat(cold[staleCaps(cold, e.minCapDay(l)):], l.hotCaps())
+	if len(caps) != 8 || caps[0].day() != floorDiv(t0, day)+22 {
+		t.Fatalf("%d cap entries kept, want 8 from day 22: %+v", len(caps), caps)
 	}
+	checkCaps(t, e, "a", l)
 }
 
 const timeModel = `name: time

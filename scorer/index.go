@@ -313,7 +313,7 @@ func (p *Prefetcher) Step() bool {
 		// Level 3: the strings (the key, compared by find, and the
 		// identity and traits compared with the touchpoint's, when it has
 		// them); the last id, where the next one goes, and the groups and
-		// caps after it, and for a light lead about to drop old ids all
+		// hot caps after it, and for a light lead about to drop old ids all
 		// of its ids; for a heavy lead, the header of its id index.
 		for i, l := range ls[:n] {
 			if l == nil {
@@ -329,7 +329,7 @@ func (p *Prefetcher) Step() bool {
 				}
 				acc += prefetchLines(unsafe.Pointer(unsafe.StringData(s)), uintptr(m))
 			}
-			from := max(len(l.ent)-int(l.nGroups)-int(l.nCaps)-1, 0)
+			from := max(len(l.ent)-int(l.nGroups)-int(l.nHot)-1, 0)
 			if from > 0 && l.ids == nil && e.dropsIDs(l, tps[i].OccurredAt) {
 				// Apply will drop old ids, moving the others and reading
 				// them all: a light lead's, at most heavyIDs (12 lines),
@@ -394,7 +394,9 @@ func (e *Engine) dropsIDs(l *lead, t int64) bool {
 }
 
 // prefetchSlots brings into the caches all that encoding the leads in slots
-// reads (at most PrefetchBatch of them), level by level as Prefetch does.
+// reads (at most PrefetchBatch of them), level by level as Prefetch does:
+// the leads; their entries, strings and the headers of their cold caps;
+// the cold caps.
 func (e *Engine) prefetchSlots(slots []int32) {
 	var acc uint64
 	for _, slot := range slots {
@@ -408,6 +410,16 @@ func (e *Engine) prefetchSlots(slots []int32) {
 		}
 		if len(l.strs) > 0 {
 			acc += prefetchLines(unsafe.Pointer(unsafe.StringData(l.strs)), uintptr(len(l.strs)))
+		}
+		if l.cold != 0 {
+			acc += prefetch(unsafe.Pointer(&e.colds[l.cold-1]))
+		}
+	}
+	for _, slot := range slots {
+		if l := &e.leads[slot]; l.cold != 0 {
+			if c := e.colds[l.cold-1]; len(c) > 0 {
+				acc += prefetchLines(unsafe.Pointer(&c[0]), uintptr(len(c))*unsafe.Sizeof(entry{}))
+			}
 		}
 	}
 	e.sink += acc

@@ -1,6 +1,7 @@
 package scorer
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -48,16 +49,22 @@ const (
 
 // lead is the state of one lead: 128 bytes, so that in the engine's table
 // (a large allocation, page-aligned) each lead is exactly two cache lines.
-// Its variable parts live in two owned allocations:
+// Its variable parts live in two owned allocations, and for a busy lead a
+// third:
 //
 //   - ent holds the remembered event ids, then the contributor groups,
-//     then the cap usage, all 16-byte entries in one allocation so that
-//     applying a touchpoint touches few cache lines. The ids come first
-//     because they are many and only grow at their end: adding an id, a
-//     group or a day's cap usage moves at most the few groups and caps
-//     after it, never the ids.
+//     then the cap usage of its latest days (the hot caps), all 16-byte
+//     entries in one allocation so that applying a touchpoint touches few
+//     cache lines. The ids come first because they are many and only grow
+//     at their end: adding an id, a group or a cap usage moves at most the
+//     few groups and hot caps after it, never the ids.
 //   - strs packs the key, the anonymous id, the account id and the traits
 //     (see strs.go), and is replaced, never changed in place.
+//   - the cold caps: past hotCapsMax hot caps, those of the days before
+//     the latest move to Engine.colds, where only touchpoints late by a day
+//     or more read them. A lead charging a few capped rules every day holds
+//     a few dozen cap entries over MaxLateness, which in ent would be moved
+//     by every id added and fetched for every touchpoint.
 type lead struct {
 	ent      []entry
 	bloom    idBloom // of the event ids (derived, not encoded)
@@ -65,14 +72,14 @@ type lead struct {
 	tRef     int64
 	flags    uint8
 	nGroups  uint8  // ent[nIDs():nIDs()+nGroups] are groups
-	nCaps    uint16 // the last nCaps of ent are cap usage
+	nHot     uint16 // the last nHot of ent are the hot caps
 	undo     int32  // dirty: 1 + index of its record in Engine.undoRec; 0: clean
 	idFirst  int64  // event time of the first event id (derived, not encoded; read by the walk)
 	fit      float64
 	ids      *idSet // index of the event ids of a heavy lead (derived), or nil
 	lastMQL  int64  // event time of the last MQL
 	seq      uint32 // MQLs emitted
-	capMin   int32  // smallest day of the cap usage, when there is some (derived)
+	cold     uint32 // 1 + index of the cold caps in Engine.colds; 0: none
 	strs     string // key, anonymous id, account id, traits (strs.go)
 	fnvUntil int64  // with flagFNV: the latest event time of a version 1 id
 }
@@ -96,60 +103,174 @@ func (x entry) rule() uint16    { return uint16(x.k >> 32) }
 func (x entry) day() int64      { return int64(int32(uint32(x.k))) }
 func (x entry) time() int64     { return int64(x.v) }
 
-func (l *lead) nIDs() int        { return len(l.ent) - int(l.nGroups) - int(l.nCaps) }
+func (l *lead) nIDs() int        { return len(l.ent) - int(l.nGroups) - int(l.nHot) }
 func (l *lead) seenIDs() []entry { return l.ent[:l.nIDs()] }
 func (l *lead) groups() []entry  { b := l.nIDs(); return l.ent[b : b+int(l.nGroups)] }
-func (l *lead) caps() []entry    { return l.ent[len(l.ent)-int(l.nCaps):] }
-func (l *lead) head() []entry    { return l.ent[l.nIDs():] } // groups and caps
+func (l *lead) hotCaps() []entry { return l.ent[len(l.ent)-int(l.nHot):] }
+func (l *lead) head() []entry    { return l.ent[l.nIDs():] } // groups and hot caps
+
+// hotCapsMax is the number of hot caps above which the cap usage of days
+// before the latest is moved to the cold caps. A lead touched once or
+// twice a day keeps most or all of its usage hot and rarely reads the cold
+// caps; a busy one, charging a few capped rules a day, moves its older
+// days out every few days and keeps one to three cache lines of them.
+// Measured against 8 (RESULTS.md, session 15): 8 slowed the uniform
+// benchmarks, where most leads passed it once in a while and then had cold
+// caps to encode with every change.
+const hotCapsMax = 12
 
 // capped charges pts (> 0) against rule's cap for day and returns the part
-// that fits. The entries are searched from the newest: they are appended
-// as (rule, day) pairs are first charged, so the current day's are at the
-// end, and a lead active for days under many capped rules holds dozens.
-func (l *lead) capped(rule uint16, day int64, pts, limit float64) float64 {
-	caps := l.caps()
-	for i := len(caps) - 1; i >= 0; i-- {
-		if c := caps[i]; c.rule() == rule && c.day() == day {
+// that fits. A lead's cap usage is kept in order of day (then of first
+// charge): the cold caps, in Engine.colds, then the hot ones, at the end
+// of ent. The cold caps may still hold days no accepted touchpoint can
+// fall on any more (stale: before t_ref - MaxLateness); they are dropped
+// when more are moved there, and never encoded. A touchpoint on a day
+// before every hot cap's, late by a day or more in a busy lead, is the
+// only one that reads the cold caps.
+func (e *Engine) capped(l *lead, rule uint16, day int64, pts, limit float64) float64 {
+	hot := l.hotCaps()
+	n := len(hot)
+	if n > 0 && day < hot[0].day() && l.cold != 0 {
+		return e.cappedCold(l, rule, day, pts, limit)
+	}
+	i := n // where a new entry goes: after the last of a day <= day
+	for i > 0 && hot[i-1].day() > day {
+		i--
+	}
+	for j := i - 1; j >= 0 && hot[j].day() == day; j-- {
+		if c := hot[j]; c.rule() == rule {
 			used := c.points()
 			give := min(pts, max(limit-used, 0))
-			caps[i] = capEntry(rule, day, used+give)
+			hot[j] = capEntry(rule, day, used+give)
 			return give
 		}
 	}
-	if l.nCaps == maxCaps { // thousands of capped rules: treat as exhausted
+	if !e.capsBounded && n+len(e.coldCaps(l)) >= maxCaps { // thousands of capped rules: treat as exhausted
 		return 0
 	}
 	give := min(pts, limit)
-	c := capEntry(rule, day, give)
-	if l.nCaps == 0 || c.day() < int64(l.capMin) {
-		l.capMin = int32(c.day())
+	l.ent = slices.Insert(l.ent, len(l.ent)-n+i, capEntry(rule, day, give))
+	l.nHot++
+	if l.nHot > hotCapsMax {
+		e.spillCaps(l)
 	}
-	l.ent = append(l.ent, c)
-	l.nCaps++
 	return give
 }
 
-// pruneCaps drops cap usage of days before minDay. The test is inlined;
-// there is rarely anything to drop.
-func (l *lead) pruneCaps(minDay int64) {
-	if l.nCaps != 0 && int64(l.capMin) < minDay {
-		l.dropCaps(minDay)
+// cappedCold is capped for a day before every hot cap's, when there are
+// cold caps.
+func (e *Engine) cappedCold(l *lead, rule uint16, day int64, pts, limit float64) float64 {
+	cold := e.coldCaps(l)
+	i := len(cold)
+	for i > 0 && cold[i-1].day() > day {
+		i--
+	}
+	for j := i - 1; j >= 0 && cold[j].day() == day; j-- {
+		if c := cold[j]; c.rule() == rule {
+			used := c.points()
+			give := min(pts, max(limit-used, 0))
+			e.journalCold(l)
+			cold[j] = capEntry(rule, day, used+give)
+			return give
+		}
+	}
+	if !e.capsBounded && int(l.nHot)+len(cold) >= maxCaps {
+		return 0
+	}
+	give := min(pts, limit)
+	e.journalCold(l)
+	c := e.coldRef(l)
+	*c = slices.Insert(*c, i, capEntry(rule, day, give))
+	return give
+}
+
+// spillCaps moves the hot caps of days before the latest to the cold ones,
+// dropping the stale ones of both.
+func (e *Engine) spillCaps(l *lead) {
+	hot := l.hotCaps()
+	last := hot[len(hot)-1].day()
+	k := 0
+	for k < len(hot) && hot[k].day() < last {
+		k++
+	}
+	if k == 0 { // all of one day
+		return
+	}
+	minDay := e.minCapDay(l)
+	e.journalCold(l)
+	c := e.coldRef(l)
+	cold := *c
+	cold = cold[:copy(cold, cold[staleCaps(cold, minDay):])]
+	for _, x := range hot[:k] {
+		if x.day() >= minDay {
+			cold = append(cold, x)
+		}
+	}
+	*c = cold
+	copy(hot, hot[k:])
+	l.ent = l.ent[:len(l.ent)-k]
+	l.nHot -= uint16(k)
+}
+
+// minCapDay is the first day an accepted touchpoint can fall on, given
+// l's t_ref: cap usage of earlier days is stale.
+func (e *Engine) minCapDay(l *lead) int64 { return floorDiv(subSat(l.tRef, e.maxLate), msPerDay) }
+
+// staleCaps returns the number of caps, in order of day, of days before
+// minDay.
+func staleCaps(caps []entry, minDay int64) int {
+	k := 0
+	for k < len(caps) && caps[k].day() < minDay {
+		k++
+	}
+	return k
+}
+
+// coldCaps returns l's cold caps.
+func (e *Engine) coldCaps(l *lead) []entry {
+	if l.cold == 0 {
+		return nil
+	}
+	return e.colds[l.cold-1]
+}
+
+// coldRef returns where l's cold caps are kept, taking a place for them
+// if it has none.
+func (e *Engine) coldRef(l *lead) *[]entry {
+	if l.cold == 0 {
+		if n := len(e.coldFree); n > 0 {
+			l.cold = e.coldFree[n-1]
+			e.coldFree = e.coldFree[:n-1]
+		} else {
+			if len(e.colds) >= math.MaxUint32-1 {
+				panic("scorer: too many leads with cold caps")
+			}
+			e.colds = append(e.colds, nil)
+			l.cold = uint32(len(e.colds))
+		}
+	}
+	return &e.colds[l.cold-1]
+}
+
+// releaseCold gives back the place of l's cold caps: l is being removed,
+// or rolled back to a state without them.
+func (e *Engine) releaseCold(l *lead) {
+	if l.cold != 0 {
+		e.colds[l.cold-1] = nil
+		e.coldFree = append(e.coldFree, l.cold)
+		l.cold = 0
 	}
 }
 
-func (l *lead) dropCaps(minDay int64) {
-	lo, hi := len(l.ent)-int(l.nCaps), len(l.ent)
-	n := lo
-	l.capMin = math.MaxInt32
-	for i := lo; i < hi; i++ {
-		if d := l.ent[i].day(); d >= minDay {
-			l.ent[n] = l.ent[i]
-			n++
-			l.capMin = min(l.capMin, int32(d))
-		}
+// pruneHotCaps drops the hot caps of days before minDay. Apply calls it
+// when minDay moves on; the cold ones are older and so stale too.
+func (l *lead) pruneHotCaps(minDay int64) {
+	hot := l.hotCaps()
+	if k := staleCaps(hot, minDay); k > 0 {
+		copy(hot, hot[k:])
+		l.ent = l.ent[:len(l.ent)-k]
+		l.nHot -= uint16(k)
 	}
-	l.ent = l.ent[:n]
-	l.nCaps = uint16(n - lo)
 }
 
 // create adds a new lead for tp at event time t, marks it dirty as created
@@ -228,6 +349,7 @@ func (e *Engine) alloc(strs string, kh uint64) int32 {
 // remove forgets the lead in slot.
 func (e *Engine) remove(slot int32) {
 	e.index.remove(e.index.hash(e.leads[slot].key()), slot)
+	e.releaseCold(&e.leads[slot])
 	e.leads[slot] = lead{}
 	e.free = append(e.free, slot)
 	e.n--
@@ -235,8 +357,9 @@ func (e *Engine) remove(slot int32) {
 
 // touch records the state of an existing lead before its first change in
 // the transaction: a copy of the struct and of its contributor groups and
-// cap usage. The remembered event ids are not copied (see undoRec), nor are
-// the strings: they are replaced, never changed in place.
+// hot caps. The remembered event ids are not copied (see undoRec), nor the
+// cold caps until they change (journalCold), nor the strings: they are
+// replaced, never changed in place.
 func (e *Engine) touch(slot int32) {
 	l := &e.leads[slot]
 	if l.undo != 0 {
@@ -248,10 +371,20 @@ func (e *Engine) touch(slot int32) {
 	e.undoRec = append(e.undoRec, undoRec{})
 	r := &e.undoRec[len(e.undoRec)-1]
 	r.slot, r.entOff, r.entEnd = slot, off, int32(len(e.undoEnt))
-	r.seenLen, r.dropOff, r.dropEnd, r.seenOff = int32(l.nIDs()), -1, -1, -1
+	r.seenLen, r.dropOff, r.dropEnd, r.seenOff, r.coldOff = int32(l.nIDs()), -1, -1, -1, -1
 	r.old = *l
 	l.undo = int32(len(e.undoRec))
 	e.txn = append(e.txn, slot)
+}
+
+// journalCold keeps in the undo log a copy of l's cold caps before their
+// first change in the transaction. l is dirty: Apply touched it.
+func (e *Engine) journalCold(l *lead) {
+	if r := &e.undoRec[l.undo-1]; !r.created && r.coldOff < 0 {
+		r.coldOff = int32(len(e.undoEnt))
+		e.undoEnt = append(e.undoEnt, e.coldCaps(l)...)
+		r.coldEnd = int32(len(e.undoEnt))
+	}
 }
 
 // dropIDs drops l's first k ids (lead.dropIDs), keeping in the undo log
@@ -330,6 +463,14 @@ func (e *Engine) Rollback() {
 		old.ent = append(old.ent, head...)
 		// The id index was changed in place since; the strings were not.
 		old.rebuildIDs()
+		if r.coldOff >= 0 {
+			if old.cold == 0 { // taken in the transaction
+				e.releaseCold(cur)
+			} else {
+				c := &e.colds[old.cold-1]
+				*c = append((*c)[:0], e.undoEnt[r.coldOff:r.coldEnd]...)
+			}
+		}
 		e.leads[r.slot] = old
 	}
 	e.resetUndo()
@@ -364,11 +505,18 @@ func (e *Engine) Restore(key string, state []byte) error {
 		return nil
 	}
 	var l lead
-	if err := e.decodeState(key, state, &l); err != nil {
+	cold, err := e.decodeState(key, state, &l)
+	if err != nil {
 		return fmt.Errorf("scorer: restore %q: %w", key, err)
 	}
 	if !known {
 		slot = e.alloc(l.strs, kh)
+	}
+	l.cold = e.leads[slot].cold // reused (a fresh slot has none)
+	if len(cold) > 0 {
+		*e.coldRef(&l) = cold
+	} else {
+		e.releaseCold(&l)
 	}
 	e.leads[slot] = l
 	return nil
@@ -397,12 +545,15 @@ func (e *Engine) appendState(l *lead, b []byte) []byte {
 	b = binary.AppendVarint(b, l.tRef)
 	b = binary.AppendVarint(b, l.lastMQL)
 	b = binary.AppendUvarint(b, uint64(l.seq))
-	caps := l.caps()
-	b = binary.AppendUvarint(b, uint64(len(caps)))
-	for _, c := range caps {
-		b = appendString(b, e.capKeys[c.rule()])
-		b = binary.AppendVarint(b, c.day())
-		b = binary.LittleEndian.AppendUint64(b, c.v)
+	cold, hot := e.coldCaps(l), l.hotCaps()
+	cold = cold[staleCaps(cold, e.minCapDay(l)):]
+	b = binary.AppendUvarint(b, uint64(len(cold)+len(hot)))
+	for _, caps := range [2][]entry{cold, hot} {
+		for _, c := range caps {
+			b = appendString(b, e.capKeys[c.rule()])
+			b = binary.AppendVarint(b, c.day())
+			b = binary.LittleEndian.AppendUint64(b, c.v)
+		}
 	}
 	seen := l.seenIDs()
 	b = binary.AppendUvarint(b, uint64(len(seen)))
@@ -437,14 +588,15 @@ func appendString(b []byte, s string) []byte {
 
 // decodeState decodes b, the state of the lead with the given key, into l,
 // dropping cap usage of rules and traits the model does not know, and
-// recomputes fit.
-func (e *Engine) decodeState(key string, b []byte, l *lead) error {
+// recomputes fit. It returns l's cold caps, which l does not reference
+// yet (l.cold is left 0).
+func (e *Engine) decodeState(key string, b []byte, l *lead) ([]entry, error) {
 	r := reader{b: b}
 	if len(b) > 0 && b[0] > StateVersion {
-		return fmt.Errorf("%w: %w: format version %d, this release reads up to %d", ErrBadState, ErrNewerState, b[0], StateVersion)
+		return nil, fmt.Errorf("%w: %w: format version %d, this release reads up to %d", ErrBadState, ErrNewerState, b[0], StateVersion)
 	}
 	if len(b) == 0 || b[0] != StateVersion && b[0] != 1 {
-		return fmt.Errorf("%w: unknown format version", ErrBadState)
+		return nil, fmt.Errorf("%w: unknown format version", ErrBadState)
 	}
 	v1 := b[0] == 1
 	r.b = r.b[1:]
@@ -488,6 +640,11 @@ func (e *Engine) decodeState(key string, b []byte, l *lead) error {
 	if r.err == nil && hasDuplicateKeys(caps) {
 		r.fail("duplicate cap usage")
 	}
+	// Only the days a touchpoint can still fall on: others are stale (a
+	// model with a shorter max_lateness) or impossible (after t_ref), and
+	// capsBounded holds for what is left.
+	minDay, maxDay := e.minCapDay(l), floorDiv(l.tRef, msPerDay)
+	caps = slices.DeleteFunc(caps, func(c entry) bool { return c.day() < minDay || c.day() > maxDay })
 
 	n = r.count("event ids", maxDedupe, 9)
 	var seen []entry
@@ -517,12 +674,24 @@ func (e *Engine) decodeState(key string, b []byte, l *lead) error {
 	if r.err == nil && hasDuplicateKeys(groups) {
 		r.fail("duplicate group")
 	}
-	l.ent = slices.Concat(seen, groups, caps)
-	l.nGroups, l.nCaps = uint8(len(groups)), uint16(len(caps))
-	l.capMin = math.MaxInt32
-	for _, c := range caps {
-		l.capMin = min(l.capMin, int32(c.day()))
+	// In order of day (as this release writes them; earlier ones wrote
+	// them in order of first charge): all hot, or when more than
+	// hotCapsMax, the latest day's hot and the others cold.
+	slices.SortStableFunc(caps, func(a, b entry) int { return cmp.Compare(a.day(), b.day()) })
+	nCold := 0
+	if len(caps) > hotCapsMax {
+		nCold = len(caps)
+		for nCold > 0 && caps[nCold-1].day() == caps[len(caps)-1].day() {
+			nCold--
+		}
 	}
+	var cold []entry
+	if nCold > 0 {
+		cold = slices.Clone(caps[:nCold])
+	}
+	l.ent = slices.Concat(seen, groups, caps[nCold:])
+	l.nGroups, l.nHot = uint8(len(groups)), uint16(len(caps)-nCold)
+	l.cold = 0
 	l.rebuildIDs()
 
 	n = r.count("traits", maxTraits, 2)
@@ -550,10 +719,10 @@ func (e *Engine) decodeState(key string, b []byte, l *lead) error {
 		r.fail("trailing bytes")
 	}
 	if r.err != nil {
-		return r.err
+		return nil, r.err
 	}
 	l.fit = e.computeFit(l)
-	return nil
+	return cold, nil
 }
 
 // reader decodes a state record; the first error sticks and later reads

@@ -74,6 +74,7 @@ func snapshot(e *Engine) map[string][]byte {
 func checkInvariants(t *testing.T, e *Engine) {
 	t.Helper()
 	n := 0
+	coldUsers := map[uint32]string{}
 	for key, slot := range e.keys() {
 		l := &e.leads[slot]
 		n++
@@ -83,14 +84,12 @@ func checkInvariants(t *testing.T, e *Engine) {
 		if ids := l.seenIDs(); len(ids) > 0 && l.idFirst != ids[0].time() {
 			t.Fatalf("%s: idFirst %d, first event id time %d", key, l.idFirst, ids[0].time())
 		}
-		if caps := l.caps(); len(caps) > 0 {
-			lo := caps[0].day()
-			for _, c := range caps {
-				lo = min(lo, c.day())
+		checkCaps(t, e, key, l)
+		if l.cold != 0 {
+			if coldUsers[l.cold] != "" {
+				t.Fatalf("%s: cold caps place %d also used by %s", key, l.cold, coldUsers[l.cold])
 			}
-			if int64(l.capMin) != lo {
-				t.Fatalf("%s: capMin %d, smallest cap day %d", key, l.capMin, lo)
-			}
+			coldUsers[l.cold] = key
 		}
 		if len(l.groups()) > maxGroups || len(l.seenIDs()) > maxDedupe {
 			t.Fatalf("%s: %d groups, %d ids", key, len(l.groups()), len(l.seenIDs()))
@@ -109,9 +108,49 @@ func checkInvariants(t *testing.T, e *Engine) {
 	if n != e.Len() {
 		t.Fatalf("Len %d, index %d", e.Len(), n)
 	}
+	if used := len(e.colds) - len(e.coldFree); used != len(coldUsers) {
+		t.Fatalf("%d cold caps places taken, %d leads have one", used, len(coldUsers))
+	}
+	for _, c := range e.coldFree {
+		if e.colds[c-1] != nil || coldUsers[c] != "" {
+			t.Fatalf("free cold caps place %d is in use", c)
+		}
+	}
 	checkIndex(t, e)
 	for key, slot := range e.keys() {
 		checkSeen(t, key, &e.leads[slot])
+	}
+}
+
+// checkCaps verifies the order of a lead's cap usage (Engine.capped): cold
+// caps, then hot ones, each in order of day, every cold one that is not
+// stale of a day before every hot one's, hot ones of one day only past
+// hotCapsMax, none stale among the hot ones and no (rule, day) twice.
+func checkCaps(t *testing.T, e *Engine, key string, l *lead) {
+	t.Helper()
+	hot, cold := l.hotCaps(), e.coldCaps(l)
+	minDay := e.minCapDay(l)
+	cold = cold[staleCaps(cold, minDay):]
+	if len(hot) == 0 && len(cold) > 0 {
+		t.Fatalf("%s: %d cold caps, no hot ones", key, len(cold))
+	}
+	if len(hot) > hotCapsMax && hot[0].day() != hot[len(hot)-1].day() {
+		t.Fatalf("%s: %d hot caps of several days: %v", key, len(hot), hot)
+	}
+	all := slices.Concat(cold, hot)
+	for i, c := range all {
+		if c.day() < minDay {
+			t.Fatalf("%s: cap usage of day %d kept hot, before %d", key, c.day(), minDay)
+		}
+		if i > 0 && c.day() < all[i-1].day() {
+			t.Fatalf("%s: cap usage out of order: %v, %v", key, cold, hot)
+		}
+	}
+	if len(cold) > 0 && cold[len(cold)-1].day() == hot[0].day() {
+		t.Fatalf("%s: a cold cap of a hot cap's day: %v, %v", key, cold, hot)
+	}
+	if hasDuplicateKeys(all) {
+		t.Fatalf("%s: cap usage twice: %v", key, all)
 	}
 }
 
@@ -305,8 +344,8 @@ func TestStateSurvivesModelChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := &e2.leads[e2.slotOf("a")]
-	if len(l.caps()) != 0 || len(l.seenIDs()) != 1 || l.nTraits() != 1 || l.fit != 5 {
-		t.Fatalf("caps %v traits %v fit %v", l.caps(), l.traits(nil), l.fit)
+	if len(l.hotCaps()) != 0 || l.cold != 0 || len(l.seenIDs()) != 1 || l.nTraits() != 1 || l.fit != 5 {
+		t.Fatalf("caps %v %v traits %v fit %v", e2.coldCaps(l), l.hotCaps(), l.traits(nil), l.fit)
 	}
 }
 
