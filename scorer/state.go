@@ -133,17 +133,11 @@ func (e *Engine) capped(l *lead, rule uint16, day int64, pts, limit float64) flo
 	if n > 0 && day < hot[0].day() && l.cold != 0 {
 		return e.cappedCold(l, rule, day, pts, limit)
 	}
-	i := n // where a new entry goes: after the last of a day <= day
-	for i > 0 && hot[i-1].day() > day {
-		i--
-	}
-	for j := i - 1; j >= 0 && hot[j].day() == day; j-- {
-		if c := hot[j]; c.rule() == rule {
-			used := c.points()
-			give := min(pts, max(limit-used, 0))
-			hot[j] = capEntry(rule, day, used+give)
-			return give
-		}
+	i, found := findCap(hot, rule, day)
+	if found {
+		give, c := charge(hot[i], pts, limit)
+		hot[i] = c
+		return give
 	}
 	if !e.capsBounded && n+len(e.coldCaps(l)) >= maxCaps { // thousands of capped rules: treat as exhausted
 		return 0
@@ -161,18 +155,12 @@ func (e *Engine) capped(l *lead, rule uint16, day int64, pts, limit float64) flo
 // cold caps.
 func (e *Engine) cappedCold(l *lead, rule uint16, day int64, pts, limit float64) float64 {
 	cold := e.coldCaps(l)
-	i := len(cold)
-	for i > 0 && cold[i-1].day() > day {
-		i--
-	}
-	for j := i - 1; j >= 0 && cold[j].day() == day; j-- {
-		if c := cold[j]; c.rule() == rule {
-			used := c.points()
-			give := min(pts, max(limit-used, 0))
-			e.journalCold(l)
-			cold[j] = capEntry(rule, day, used+give)
-			return give
-		}
+	i, found := findCap(cold, rule, day)
+	if found {
+		give, c := charge(cold[i], pts, limit)
+		e.journalCold(l)
+		cold[i] = c
+		return give
 	}
 	if !e.capsBounded && int(l.nHot)+len(cold) >= maxCaps {
 		return 0
@@ -182,6 +170,30 @@ func (e *Engine) cappedCold(l *lead, rule uint16, day int64, pts, limit float64)
 	c := e.coldRef(l)
 	*c = slices.Insert(*c, i, capEntry(rule, day, give))
 	return give
+}
+
+// findCap returns the index of rule's usage for day in caps (in order of
+// day) and true, or where it would go (after the last of a day <= day) and
+// false.
+func findCap(caps []entry, rule uint16, day int64) (int, bool) {
+	i := len(caps)
+	for i > 0 && caps[i-1].day() > day {
+		i--
+	}
+	for j := i - 1; j >= 0 && caps[j].day() == day; j-- {
+		if caps[j].rule() == rule {
+			return j, true
+		}
+	}
+	return i, false
+}
+
+// charge charges pts against cap usage c of limit points: the part that
+// fits, and c with it added.
+func charge(c entry, pts, limit float64) (float64, entry) {
+	used := c.points()
+	give := min(pts, max(limit-used, 0))
+	return give, capEntry(c.rule(), c.day(), used+give)
 }
 
 // spillCaps moves the hot caps of days before the latest to the cold ones,
