@@ -254,7 +254,7 @@ func (e *Engine) coldRef(l *lead) *[]entry {
 			l.cold = e.coldFree[n-1]
 			e.coldFree = e.coldFree[:n-1]
 		} else {
-			if len(e.colds) >= math.MaxUint32-1 {
+			if uint64(len(e.colds)) >= math.MaxUint32-1 {
 				panic("scorer: too many leads with cold caps")
 			}
 			e.colds = append(e.colds, nil)
