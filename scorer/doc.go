@@ -209,10 +209,10 @@
 // replaced whole when one of them changes: what a touchpoint compares is in
 // one or two cache lines instead of up to five allocations. A busy lead,
 // charging a few capped rules every day, holds a few dozen cap entries
-// over MaxLateness; past 8 of them, the days before the latest move to a
+// over MaxLateness; past 12 of them, the days before the latest move to a
 // third allocation (the cold caps), which only a touchpoint a day or more
-// late reads, so that the others move and fetch one or two lines of cap
-// usage instead of six or more.
+// late reads, so that the others move and fetch one to three lines of cap
+// usage instead of six or more (hotCapsMax).
 //
 // Applying a touchpoint to a lead that is not in the CPU caches waits on a
 // chain of dependent misses: index cell, lead, strings, entries (and for
