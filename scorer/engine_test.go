@@ -324,7 +324,7 @@ func TestCapPruning(t *testing.T) {
 	l := &e.leads[e.slotOf("a")]
 	// t_ref is day 29; days 22..29 can still receive touchpoints.
 	cold := e.coldCaps(l)
-	caps := slices.Concat(cold[staleCaps(cold, e.minCapDay(l)):], l.hotCaps())
+	caps := slices.Concat(cold[capsBefore(cold, e.minCapDay(l)):], l.hotCaps())
 	if len(caps) != 8 || caps[0].day() != floorDiv(t0, day)+22 {
 		t.Fatalf("%d cap entries kept, want 8 from day 22: %+v", len(caps), caps)
 	}

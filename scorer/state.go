@@ -200,11 +200,7 @@ func charge(c entry, pts, limit float64) (float64, entry) {
 // dropping the stale ones of both.
 func (e *Engine) spillCaps(l *lead) {
 	hot := l.hotCaps()
-	last := hot[len(hot)-1].day()
-	k := 0
-	for k < len(hot) && hot[k].day() < last {
-		k++
-	}
+	k := capsBefore(hot, hot[len(hot)-1].day())
 	if k == 0 { // all of one day
 		return
 	}
@@ -212,27 +208,25 @@ func (e *Engine) spillCaps(l *lead) {
 	e.journalCold(l)
 	c := e.coldRef(l)
 	cold := *c
-	cold = cold[:copy(cold, cold[staleCaps(cold, minDay):])]
+	cold = cold[:copy(cold, cold[capsBefore(cold, minDay):])]
 	for _, x := range hot[:k] {
 		if x.day() >= minDay {
 			cold = append(cold, x)
 		}
 	}
 	*c = cold
-	copy(hot, hot[k:])
-	l.ent = l.ent[:len(l.ent)-k]
-	l.nHot -= uint16(k)
+	l.dropHotCaps(k)
 }
 
 // minCapDay is the first day an accepted touchpoint can fall on, given
 // l's t_ref: cap usage of earlier days is stale.
 func (e *Engine) minCapDay(l *lead) int64 { return floorDiv(subSat(l.tRef, e.maxLate), msPerDay) }
 
-// staleCaps returns the number of caps, in order of day, of days before
-// minDay.
-func staleCaps(caps []entry, minDay int64) int {
+// capsBefore returns the number of caps, in order of day, of days before
+// day: with the first day a touchpoint can fall on, the stale ones.
+func capsBefore(caps []entry, day int64) int {
 	k := 0
-	for k < len(caps) && caps[k].day() < minDay {
+	for k < len(caps) && caps[k].day() < day {
 		k++
 	}
 	return k
@@ -277,12 +271,17 @@ func (e *Engine) releaseCold(l *lead) {
 // pruneHotCaps drops the hot caps of days before minDay. Apply calls it
 // when minDay moves on; the cold ones are older and so stale too.
 func (l *lead) pruneHotCaps(minDay int64) {
-	hot := l.hotCaps()
-	if k := staleCaps(hot, minDay); k > 0 {
-		copy(hot, hot[k:])
-		l.ent = l.ent[:len(l.ent)-k]
-		l.nHot -= uint16(k)
+	if k := capsBefore(l.hotCaps(), minDay); k > 0 {
+		l.dropHotCaps(k)
 	}
+}
+
+// dropHotCaps drops the first k hot caps.
+func (l *lead) dropHotCaps(k int) {
+	hot := l.hotCaps()
+	copy(hot, hot[k:])
+	l.ent = l.ent[:len(l.ent)-k]
+	l.nHot -= uint16(k)
 }
 
 // create adds a new lead for tp at event time t, marks it dirty as created
@@ -558,7 +557,7 @@ func (e *Engine) appendState(l *lead, b []byte) []byte {
 	b = binary.AppendVarint(b, l.lastMQL)
 	b = binary.AppendUvarint(b, uint64(l.seq))
 	cold, hot := e.coldCaps(l), l.hotCaps()
-	cold = cold[staleCaps(cold, e.minCapDay(l)):]
+	cold = cold[capsBefore(cold, e.minCapDay(l)):]
 	b = binary.AppendUvarint(b, uint64(len(cold)+len(hot)))
 	for _, caps := range [2][]entry{cold, hot} {
 		for _, c := range caps {
@@ -692,10 +691,7 @@ func (e *Engine) decodeState(key string, b []byte, l *lead) ([]entry, error) {
 	slices.SortStableFunc(caps, func(a, b entry) int { return cmp.Compare(a.day(), b.day()) })
 	nCold := 0
 	if len(caps) > hotCapsMax {
-		nCold = len(caps)
-		for nCold > 0 && caps[nCold-1].day() == caps[len(caps)-1].day() {
-			nCold--
-		}
+		nCold = capsBefore(caps, caps[len(caps)-1].day())
 	}
 	var cold []entry
 	if nCold > 0 {

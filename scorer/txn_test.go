@@ -130,7 +130,7 @@ func checkCaps(t *testing.T, e *Engine, key string, l *lead) {
 	t.Helper()
 	hot, cold := l.hotCaps(), e.coldCaps(l)
 	minDay := e.minCapDay(l)
-	cold = cold[staleCaps(cold, minDay):]
+	cold = cold[capsBefore(cold, minDay):]
 	if len(hot) == 0 && len(cold) > 0 {
 		t.Fatalf("%s: %d cold caps, no hot ones", key, len(cold))
 	}
