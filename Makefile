@@ -39,9 +39,18 @@ kafka-up: ## start the local Apache Kafka broker (KRaft, 127.0.0.1:19092)
 kafka-down: ## stop the local Apache Kafka broker
 	bash deploy/kafka.sh down
 
+# The profile-guided optimisation profile: go build applies it to the
+# leadscore binary by itself; the benchmarks are built with it too, so that
+# they measure the code that ships (DESIGN.md, "Profile-guided optimisation").
+PGO := $(CURDIR)/cmd/leadscore/default.pgo
+
 .PHONY: bench
-bench: ## Go benchmarks of the hot paths (scorer, decoders, archive rows)
-	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./scorer ./ingest ./sinks/archive
+bench: ## Go benchmarks of the hot paths (scorer, decoders, archive rows), built with the PGO profile
+	$(GO) test -pgo=$(PGO) -run '^$$' -bench . -benchmem -cpu 1 ./scorer ./ingest ./sinks/archive
+
+.PHONY: pgo
+pgo: ## regenerate cmd/leadscore/default.pgo (benchmarks + e2e harness; needs a broker: make kafka-up)
+	bash bench/pgo.sh
 
 .PHONY: bench-compare
 # bench-compare's settings, from make's command line only (not the environment);

@@ -16,6 +16,11 @@
 // raw output is kept under -out (default: a new temporary directory,
 // printed) as base.txt and new.txt, for benchstat's other options.
 //
+// Each side is built as `make bench` builds it: with the profile-guided
+// optimisation profile that side ships (cmd/leadscore/default.pgo in its
+// tree, the profile the leadscore binary is built with), or without one
+// where it has none; -pgo off builds both without.
+//
 // benchstat is pinned as a tool in go.mod (go tool benchstat).
 package main
 
@@ -42,6 +47,7 @@ func main() {
 	flag.StringVar(&c.benchtime, "benchtime", "1s", "go test -benchtime of each run")
 	flag.StringVar(&c.out, "out", "", "directory for base.txt and new.txt (default: a new temporary directory)")
 	flag.StringVar(&c.filter, "filter", ".unit:(sec/op OR allocs/op)", "benchstat -filter: which results to show")
+	flag.StringVar(&c.pgo, "pgo", "auto", "auto: build each side with its own "+pgoProfile+", if it has one; off: without")
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), `usage: go run ./bench/compare [flags]
 
@@ -64,13 +70,35 @@ benchstat. Run from inside the repository.
 }
 
 type config struct {
-	base, pkg, bench, benchtime, out, filter string
-	rounds                                   int
+	base, pkg, bench, benchtime, out, filter, pgo string
+	rounds                                        int
+}
+
+// pgoProfile is the profile-guided optimisation profile of the leadscore
+// binary, relative to the module root.
+const pgoProfile = "cmd/leadscore/default.pgo"
+
+// pgoFlag returns the go test -pgo flag that builds the tree at src as
+// the leadscore binary of that tree is built.
+func (c *config) pgoFlag(src string) (string, error) {
+	if c.pgo == "off" {
+		return "-pgo=off", nil
+	}
+	prof := filepath.Join(src, pgoProfile)
+	if _, err := os.Stat(prof); errors.Is(err, os.ErrNotExist) {
+		return "-pgo=off", nil
+	} else if err != nil {
+		return "", err
+	}
+	return "-pgo=" + prof, nil
 }
 
 func (c *config) run(ctx context.Context) error {
 	if c.rounds < 1 {
 		return fmt.Errorf("-rounds %d: want at least 1", c.rounds)
+	}
+	if c.pgo != "auto" && c.pgo != "off" {
+		return fmt.Errorf("-pgo %q: want auto or off", c.pgo)
 	}
 	if !strings.HasPrefix(c.pkg, "./") {
 		return fmt.Errorf("-pkg %q: want a package path relative to the module root, like ./ingest", c.pkg)
@@ -130,7 +158,12 @@ func (c *config) run(ctx context.Context) error {
 	}()
 	fmt.Fprintf(os.Stderr, "building %s at %s and in the working tree\n", c.pkg, rev)
 	for _, s := range sides {
-		if _, err := output(ctx, s.src, "go", "test", "-c", "-o", s.bin, c.pkg); err != nil {
+		pgo, err := c.pgoFlag(s.src)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%s: %s\n", s.name, pgo)
+		if _, err := output(ctx, s.src, "go", "test", pgo, "-c", "-o", s.bin, c.pkg); err != nil {
 			return fmt.Errorf("building %s: %w", s.at, err)
 		}
 		if _, err := os.Stat(s.bin); err != nil { // go test -c writes nothing for a package without tests
