@@ -46,7 +46,7 @@ PGO := $(CURDIR)/cmd/leadscore/default.pgo
 
 .PHONY: bench
 bench: ## Go benchmarks of the hot paths (scorer, decoders, archive rows), built with the PGO profile
-	$(GO) test -pgo=$(PGO) -run '^$$' -bench . -benchmem -cpu 1 ./scorer ./ingest ./sinks/archive
+	$(GO) test -pgo='$(PGO)' -run '^$$' -bench . -benchmem -cpu 1 ./scorer ./ingest ./sinks/archive
 
 .PHONY: pgo
 pgo: ## regenerate cmd/leadscore/default.pgo (benchmarks + e2e harness; needs a broker: make kafka-up)
@@ -59,8 +59,9 @@ BASE   := HEAD
 PKG    := ./ingest
 BENCH  := .
 ROUNDS := 6
-bench-compare: ## working tree vs BASE=HEAD: PKG=./ingest BENCH=. ROUNDS=6, alternated, benchstat
-	$(GO) run ./bench/compare -base '$(BASE)' -pkg '$(PKG)' -bench '$(value BENCH)' -rounds '$(ROUNDS)'
+PGOMODE := auto
+bench-compare: ## working tree vs BASE=HEAD: PKG=./ingest BENCH=. ROUNDS=6 PGOMODE=auto|off, alternated, benchstat
+	$(GO) run ./bench/compare -base '$(BASE)' -pkg '$(PKG)' -bench '$(value BENCH)' -rounds '$(ROUNDS)' -pgo '$(PGOMODE)'
 
 .PHONY: fuzz
 fuzz: ## fuzz every decoder for FUZZTIME each (default 60s)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates cmd/leadscore/default.pgo, the profile-guided optimisation
 # profile the leadscore binary is built with (DESIGN.md, "Profile-guided
-# optimisation"): CPU profiles of what a scorer process runs, merged.
+# optimisation"): CPU profiles of what a scorer process runs, merged (the
+# benchmarks' include the synthetic generator rendering their records,
+# code the binary runs in dev and gen).
 #
 #   - the e2e harness (bench/e2e): the whole pipeline on a real broker,
 #     1M touchpoints, the Kafka client, transactions and outputs included;
@@ -15,10 +17,10 @@
 #   bash bench/pgo.sh        (or: make pgo)
 set -euo pipefail
 
-cd "$(git rev-parse --show-toplevel)"
+cd "$(dirname "$0")/.."
 out=cmd/leadscore/default.pgo
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" "$out.tmp"' EXIT
 
 echo "pgo: e2e harness (1M touchpoints)" >&2
 go run -pgo=off ./bench/e2e -events 1000000 -cpuprofile "$tmp/e2e.prof" >&2
@@ -28,6 +30,6 @@ go test -pgo=off -o "$tmp/ingest.test" -run '^$' -bench 'DecodeApply$' -benchtim
 echo "pgo: BenchmarkApplyTxn" >&2
 go test -pgo=off -o "$tmp/scorer.test" -run '^$' -bench 'ApplyTxn$' -benchtime 3000000x \
 	-cpuprofile "$tmp/applytxn.prof" ./scorer >&2
-go tool pprof -proto "$tmp/e2e.prof" "$tmp/decodeapply.prof" "$tmp/applytxn.prof" >"$tmp/merged.pgo" 2>/dev/null
-mv "$tmp/merged.pgo" "$out"
+go tool pprof -proto "$tmp/e2e.prof" "$tmp/decodeapply.prof" "$tmp/applytxn.prof" >"$out.tmp"
+mv "$out.tmp" "$out"
 echo "pgo: wrote $out ($(wc -c <"$out") bytes); rebuild and compare: make bench-compare" >&2

@@ -299,8 +299,10 @@ const ReasonUndecodable = "archive_undecodable"
 // (without its HTML escaping).
 //
 // Never inlined: the PGO profile (cmd/leadscore/default.pgo) had the
-// compiler inline it, loop and all, at each of AppendJSON's eleven calls,
-// and AppendJSON was 14 % slower for it (bench/RESULTS.md, session 16).
+// compiler inline it, loop and all, at 9 of AppendJSON's 12 calls (and
+// appendFloat at its 3), and AppendJSON was 14 % slower for it
+// (bench/RESULTS.md, session 16). Without a profile both are over the
+// inlining budget.
 //
 //go:noinline
 func appendString(dst []byte, s string) []byte {
