@@ -215,6 +215,7 @@ func NewEngine(m *models.Model) *Engine {
 	if e.topN <= 0 {
 		e.topN = defaultTopN
 	}
+	capped := 0 // rules with a cap, for capsBounded
 	// Cap usage is stored by rule name; make the names unique so that two
 	// rules never share a budget.
 	for i := range m.Rules {
@@ -231,9 +232,6 @@ func NewEngine(m *models.Model) *Engine {
 		}
 		e.capKeys = append(e.capKeys, key)
 		e.capIndex[key] = uint16(i)
-	}
-	capped := 0
-	for i := range m.Rules {
 		if m.Rules[i].Cap > 0 {
 			capped++
 		}
@@ -373,7 +371,7 @@ func (e *Engine) Apply(tp *Touchpoint, nowMillis int64, res *Result) {
 		if t > l.tRef {
 			if l.nHot != 0 {
 				// Cap usage of days no accepted touchpoint can fall on any more.
-				if minDay := floorDiv(subSat(t, e.maxLate), msPerDay); minDay > e.minCapDay(l) {
+				if minDay := e.minCapDayAt(t); minDay > e.minCapDay(l) {
 					l.pruneHotCaps(minDay)
 				}
 			}

@@ -220,7 +220,10 @@ func (e *Engine) spillCaps(l *lead) {
 
 // minCapDay is the first day an accepted touchpoint can fall on, given
 // l's t_ref: cap usage of earlier days is stale.
-func (e *Engine) minCapDay(l *lead) int64 { return floorDiv(subSat(l.tRef, e.maxLate), msPerDay) }
+func (e *Engine) minCapDay(l *lead) int64 { return e.minCapDayAt(l.tRef) }
+
+// minCapDayAt is minCapDay for a lead whose t_ref is tRef.
+func (e *Engine) minCapDayAt(tRef int64) int64 { return floorDiv(subSat(tRef, e.maxLate), msPerDay) }
 
 // capsBefore returns the number of caps, in order of day, of days before
 // day: with the first day a touchpoint can fall on, the stale ones.
