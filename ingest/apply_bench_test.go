@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -234,10 +235,21 @@ const synthHorizon = 1 << 24
 
 // synthRecords returns the synthetic benchmarks' generator: 100k leads,
 // a record every 500 ms of event time, ending synthHorizon records later
-// at about now.
+// at about now. LEADSCORE_BENCH_LEADS sets another number of leads, with
+// event time stepping as much faster or slower, so that each lead gets the
+// same touchpoints per day of event time: the same work per touchpoint
+// over a smaller or larger working set.
 func synthRecords(b *testing.B) *synth.Generator {
-	start := time.Now().Add(-time.Duration(synthHorizon) * 500 * time.Millisecond)
-	g, err := synth.NewGenerator(synth.GenConfig{Seed: 7, Leads: 100_000, Step: 500 * time.Millisecond, Start: start,
+	leads, step := 100_000, 500*time.Millisecond
+	if s := os.Getenv("LEADSCORE_BENCH_LEADS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10_000_000 {
+			b.Fatalf("LEADSCORE_BENCH_LEADS=%q: want a number of leads from 1 to 10000000", s)
+		}
+		leads, step = n, step*100_000/time.Duration(n)
+	}
+	start := time.Now().Add(-time.Duration(synthHorizon) * step)
+	g, err := synth.NewGenerator(synth.GenConfig{Seed: 7, Leads: leads, Step: step, Start: start,
 		BadFraction: -1, DuplicateFraction: -1})
 	if err != nil {
 		b.Fatal(err)
