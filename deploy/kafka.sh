@@ -2,17 +2,20 @@
 # deploy/kafka.sh: a real, single-node Apache Kafka 4.x broker on loopback,
 # assembled from Maven artifacts (no Docker, no tarball download).
 #
-# Usage: deploy/kafka.sh up|down|status|logs [-f]|bootstrap|fetch|version|clean
+# Usage: deploy/kafka.sh up|down|status|logs [-f]|bootstrap|sasl-env|fetch|version|clean
 #
 #   up         fetch the broker's jars once (cached), format storage once,
 #              start the broker in the background and wait until it answers
-#              an ApiVersions request; prints KAFKA_BROKERS=127.0.0.1:PORT.
-#              Already up: says so and exits 0.
+#              an ApiVersions request; prints KAFKA_BROKERS=127.0.0.1:PORT,
+#              then the SASL_SSL listener's KAFKA_SASL_SSL_BROKERS and
+#              KAFKA_TLS_CA_FILE. Already up: says so and exits 0.
 #   down       stop the broker (SIGTERM, then SIGKILL after 30 s); exits 0
 #              when it was not running. Data is kept.
 #   status     exit 0 and print the address when up, exit 3 when down.
 #   logs [-f]  last ${LINES:-100} lines of the broker log (-f follows it).
 #   bootstrap  print the broker address (host:port) whether up or not.
+#   sasl-env   print KAFKA_SASL_SSL_BROKERS=host:port and KAFKA_TLS_CA_FILE=path
+#              (the SASL_SSL listener and the CA to trust for it).
 #   fetch      only fetch the jars into the cache.
 #   version    print the pinned Kafka version.
 #   clean      down, then delete this port's state (data, logs, config).
@@ -20,6 +23,11 @@
 # Environment:
 #   KAFKA_PORT            PLAINTEXT listener port on 127.0.0.1 (default 19092)
 #   KAFKA_CONTROLLER_PORT KRaft controller port on 127.0.0.1 (default KAFKA_PORT+1)
+#   KAFKA_SASL_PORT       SASL_SSL listener port on 127.0.0.1 (default KAFKA_PORT+2):
+#                         TLS with a self-signed certificate made on the first
+#                         'up', SASL PLAIN (user leadscore, password
+#                         leadscore-plain) and SCRAM-SHA-256/512 (users are
+#                         created through the PLAINTEXT listener, e.g. by kadm)
 #   KAFKA_HEAP            broker -Xmx (default 1g)
 #   KAFKA_START_TIMEOUT   seconds `up` waits for the broker (default 120)
 #   LEADSCORE_KAFKA_HOME  cache and state root (default ~/.cache/leadscore/kafka)
@@ -37,8 +45,10 @@ readonly HOST=127.0.0.1
 readonly PORT="${KAFKA_PORT:-19092}"
 if [[ "${PORT}" =~ ^[0-9]+$ ]]; then
   readonly CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
+  readonly SASL_PORT="${KAFKA_SASL_PORT:-$((PORT + 2))}"
 else
   readonly CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-}"
+  readonly SASL_PORT="${KAFKA_SASL_PORT:-}"
 fi
 readonly HEAP="${KAFKA_HEAP:-1g}"
 readonly START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
@@ -46,6 +56,12 @@ readonly KHOME="${LEADSCORE_KAFKA_HOME:-${HOME}/.cache/leadscore/kafka}"
 readonly STATE="${KHOME}/broker-${PORT}"
 readonly PIDFILE="${STATE}/kafka.pid"
 readonly LOGFILE="${STATE}/kafka.log"
+readonly TLS_DIR="${STATE}/tls"
+readonly KEYSTORE="${TLS_DIR}/broker.p12"
+readonly CA_FILE="${TLS_DIR}/ca.pem"
+# The keystore's password: the key and certificate of a loopback test
+# broker, made on this machine, guard nothing.
+readonly KEYSTORE_PASS=leadscore-test
 readonly PROPS="${STATE}/server.properties"
 readonly DATA="${STATE}/data"
 readonly MIN_JAVA=17
@@ -62,17 +78,21 @@ die() {
 }
 
 usage() {
-  sed -n '4,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,/^# See deploy/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 validate_env() {
   [[ "${PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_PORT must be a number, got '${PORT}'"
   [[ "${CONTROLLER_PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_CONTROLLER_PORT must be a number, got '${CONTROLLER_PORT}'"
+  [[ "${SASL_PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_SASL_PORT must be a number, got '${SASL_PORT}'"
   [[ "${START_TIMEOUT}" =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be a number of seconds, got '${START_TIMEOUT}'"
   ((PORT > 0 && PORT < 65536)) || die "KAFKA_PORT out of range: ${PORT}"
   ((CONTROLLER_PORT > 0 && CONTROLLER_PORT < 65536)) || die "KAFKA_CONTROLLER_PORT out of range: ${CONTROLLER_PORT}"
+  ((SASL_PORT > 0 && SASL_PORT < 65536)) || die "KAFKA_SASL_PORT out of range: ${SASL_PORT}"
   ((PORT != CONTROLLER_PORT)) || die "KAFKA_CONTROLLER_PORT must differ from KAFKA_PORT (${PORT})"
+  ((SASL_PORT != PORT && SASL_PORT != CONTROLLER_PORT)) ||
+    die "KAFKA_SASL_PORT must differ from KAFKA_PORT and KAFKA_CONTROLLER_PORT (${SASL_PORT})"
   [[ "${HEAP}" =~ ^[0-9]+[kKmMgG]?$ ]] || die "KAFKA_HEAP must look like 512m or 1g, got '${HEAP}'"
 }
 
@@ -171,11 +191,25 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@${HOST}:${CONTROLLER_PORT}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://${HOST}:${PORT},CONTROLLER://${HOST}:${CONTROLLER_PORT}
-advertised.listeners=PLAINTEXT://${HOST}:${PORT}
+listeners=PLAINTEXT://${HOST}:${PORT},CONTROLLER://${HOST}:${CONTROLLER_PORT},SASL_SSL://${HOST}:${SASL_PORT}
+advertised.listeners=PLAINTEXT://${HOST}:${PORT},SASL_SSL://${HOST}:${SASL_PORT}
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
 log.dirs=${DATA}
+
+# SASL_SSL, for the tests of clients' TLS and SASL settings: the
+# certificate of ${KEYSTORE} (self-signed, for 127.0.0.1 and localhost;
+# clients trust ${CA_FILE}); PLAIN with one user in the listener's JAAS
+# entry; SCRAM users are kept by the controller and created through the
+# Admin API (AlterUserScramCredentials) on the PLAINTEXT listener.
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_leadscore="leadscore-plain";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=${KEYSTORE}
+ssl.keystore.password=${KEYSTORE_PASS}
+ssl.key.password=${KEYSTORE_PASS}
 
 # One replica everywhere: there is one broker.
 default.replication.factor=1
@@ -222,6 +256,31 @@ EOF
   mv "${PROPS}.tmp" "${PROPS}"
 }
 
+# make_tls makes the SASL_SSL listener's key and self-signed certificate
+# once, with the JDK's keytool, and exports the certificate as the CA file
+# clients trust.
+make_tls() {
+  [[ -f "${KEYSTORE}" && -f "${CA_FILE}" ]] && return 0
+  local keytool
+  keytool="$(dirname "$(readlink -f "$(command -v "${JAVA}")")")/keytool"
+  [[ -x "${keytool}" ]] || die "no keytool next to ${JAVA} (a JDK is needed, not only a JRE)"
+  mkdir -p "${TLS_DIR}"
+  rm -f "${KEYSTORE}" "${CA_FILE}"
+  log "making the SASL_SSL listener's certificate (${KEYSTORE})"
+  "${keytool}" -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
+    -dname "CN=localhost" -ext "SAN=ip:127.0.0.1,dns:localhost" -ext "EKU=serverAuth" \
+    -storetype PKCS12 -keystore "${KEYSTORE}.tmp" -storepass "${KEYSTORE_PASS}" -keypass "${KEYSTORE_PASS}" \
+    >>"${LOGFILE}" 2>&1 || die "keytool -genkeypair failed (see ${LOGFILE})"
+  "${keytool}" -exportcert -rfc -alias broker -keystore "${KEYSTORE}.tmp" -storepass "${KEYSTORE_PASS}" \
+    -file "${CA_FILE}.tmp" >>"${LOGFILE}" 2>&1 || die "keytool -exportcert failed (see ${LOGFILE})"
+  mv "${CA_FILE}.tmp" "${CA_FILE}"
+  mv "${KEYSTORE}.tmp" "${KEYSTORE}"
+}
+
+sasl_env() {
+  printf 'KAFKA_SASL_SSL_BROKERS=%s:%s\nKAFKA_TLS_CA_FILE=%s\n' "${HOST}" "${SASL_PORT}" "${CA_FILE}"
+}
+
 format_storage() {
   local libs="$1" cluster_id
   [[ -f "${DATA}/meta.properties" ]] && return 0
@@ -252,19 +311,21 @@ cmd_up() {
   if pid="$(running_pid)"; then
     log "already up (pid ${pid})"
     printf 'KAFKA_BROKERS=%s:%s\n' "${HOST}" "${PORT}"
+    sasl_env
     return 0
   fi
   check_java
   local p
-  for p in "${PORT}" "${CONTROLLER_PORT}"; do
+  for p in "${PORT}" "${CONTROLLER_PORT}" "${SASL_PORT}"; do
     if port_open "${p}"; then
       who_listens "${p}"
-      die "port ${HOST}:${p} is taken by another process; stop it or set KAFKA_PORT/KAFKA_CONTROLLER_PORT"
+      die "port ${HOST}:${p} is taken by another process; stop it or set KAFKA_PORT/KAFKA_CONTROLLER_PORT/KAFKA_SASL_PORT"
     fi
   done
   libs="$(libs_dir)"
   write_props
   : >"${LOGFILE}"
+  make_tls
   format_storage "${libs}"
 
   log "starting broker on ${HOST}:${PORT} (controller ${HOST}:${CONTROLLER_PORT}, heap ${HEAP}, state ${STATE})"
@@ -301,6 +362,7 @@ cmd_up() {
   done
   log "up (pid ${pid}); log: ${LOGFILE}"
   printf 'KAFKA_BROKERS=%s:%s\n' "${HOST}" "${PORT}"
+  sasl_env
 }
 
 stop_pid() {
@@ -364,6 +426,7 @@ main() {
   status) cmd_status ;;
   logs) cmd_logs "$@" ;;
   bootstrap) printf '%s:%s\n' "${HOST}" "${PORT}" ;;
+  sasl-env) sasl_env ;;
   fetch) libs_dir >/dev/null ;;
   version) sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "${POM}" ;;
   clean) cmd_clean ;;

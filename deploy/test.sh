@@ -64,6 +64,10 @@ else
   bash deploy/kafka.sh up
   KAFKA_BROKERS=$(bash deploy/kafka.sh bootstrap)
   export KAFKA_BROKERS
+  # Its SASL_SSL listener and CA, for the tests of the TLS and SASL settings.
+  while IFS='=' read -r name value; do
+    case "$name" in KAFKA_SASL_SSL_BROKERS | KAFKA_TLS_CA_FILE) export "$name=$value" ;; esac
+  done < <(bash deploy/kafka.sh sasl-env)
   broker_desc="real Apache Kafka $(bash deploy/kafka.sh version 2>/dev/null || true) at ${KAFKA_BROKERS} (deploy/kafka.sh, KRaft, single node)"
 fi
 cleanup() {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/leadscore/leadscore/bench/synth"
@@ -42,6 +43,9 @@ func cmdGen(ctx context.Context, args []string) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
+	if err := checkCluster(ctx, cl, *topic); err != nil {
+		return fmt.Errorf("gen: %w (brokers %s)", err, k.brokers)
+	}
 
 	var next synth.Source
 	if *file != "" {
@@ -82,6 +86,25 @@ func cmdGen(ctx context.Context, args []string) error {
 	}
 	if st.Failed > 0 {
 		return fmt.Errorf("gen: %d records failed", st.Failed)
+	}
+	return nil
+}
+
+// clusterCheckTimeout bounds gen's first request to the cluster.
+const clusterCheckTimeout = 30 * time.Second
+
+// checkCluster asks the cluster for topic's metadata before anything is
+// produced. A producer whose cluster refuses it (wrong credentials, TLS
+// on one side only, an untrusted certificate) keeps its records buffered
+// and retries them without end, with nothing to show; the metadata request
+// returns that error instead. A topic that does not exist is not an error
+// here: clusters with auto.create.topics.enable create it on first use,
+// and the others fail each record with UNKNOWN_TOPIC_OR_PARTITION.
+func checkCluster(ctx context.Context, cl *kgo.Client, topic string) error {
+	ctx, cancel := context.WithTimeout(ctx, clusterCheckTimeout)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).ListTopics(ctx, topic); err != nil {
+		return fmt.Errorf("cluster metadata: %w", err)
 	}
 	return nil
 }

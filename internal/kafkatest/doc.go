@@ -23,6 +23,12 @@
 //     starts take about 11 s). The harness leaves it running for the next
 //     test binary: `make kafka-down` or `deploy/kafka.sh down` stops it.
 //
+// A cluster may also have a SASL_SSL listener, for tests of the clients'
+// TLS and SASL settings: deploy/kafka.sh's always has one (it prints
+// KAFKA_SASL_SSL_BROKERS and KAFKA_TLS_CA_FILE), and an "env" cluster has
+// the one those variables name. [Cluster.RequireSASLSSL] skips a test when
+// there is none.
+//
 // The broker used is logged with t.Logf and printed once to stderr, e.g.
 // "kafkatest: using real Apache Kafka at 127.0.0.1:19092 (local-script)".
 //

@@ -32,6 +32,19 @@ const (
 	// EnvMode selects the source: "skip", "local", "testcontainers", or
 	// "auto" (the default when unset).
 	EnvMode = "LEADSCORE_KAFKA"
+	// EnvSASLSSLBrokers names the cluster's SASL_SSL listener (host:port,
+	// comma-separated), which deploy/kafka.sh prints; with EnvTLSCAFile.
+	EnvSASLSSLBrokers = "KAFKA_SASL_SSL_BROKERS"
+	// EnvTLSCAFile is the PEM file of the CA that signed the SASL_SSL
+	// listener's certificate.
+	EnvTLSCAFile = "KAFKA_TLS_CA_FILE"
+)
+
+// PlainUser and PlainPassword are the SASL PLAIN user of deploy/kafka.sh's
+// SASL_SSL listener (its JAAS entry; a loopback test broker's).
+const (
+	PlainUser     = "leadscore"
+	PlainPassword = "leadscore-plain"
 )
 
 // pingTimeout bounds the first request to a broker that was found.
@@ -51,6 +64,26 @@ type Cluster struct {
 	// KFake is the in-process cluster when Kind is "kfake" (for its
 	// Control hooks), nil otherwise.
 	KFake *kfake.Cluster
+	// SASLSSL is the cluster's SASL_SSL listener when it is known to have
+	// one (deploy/kafka.sh's, or the environment's EnvSASLSSLBrokers), and
+	// TLSCAFile the CA file to trust for it.
+	SASLSSL   []string
+	TLSCAFile string
+}
+
+// RequireSASLSSL skips the test when the cluster has no known SASL_SSL
+// listener, and fails it when the cluster is deploy/kafka.sh's (which
+// always has one) or when CI=true and the CI broker is that script's.
+func (c *Cluster) RequireSASLSSL(t testing.TB) {
+	t.Helper()
+	if len(c.SASLSSL) > 0 && c.TLSCAFile != "" {
+		return
+	}
+	if c.Kind == KindLocalScript {
+		t.Fatalf("kafkatest: deploy/kafka.sh up printed no %s and %s", EnvSASLSSLBrokers, EnvTLSCAFile)
+	}
+	t.Skipf("kafkatest: %s has no known SASL_SSL listener (set %s and %s, or use deploy/kafka.sh)",
+		c, EnvSASLSSLBrokers, EnvTLSCAFile)
 }
 
 // Opts returns the client options that point a kgo client at the cluster.
@@ -239,7 +272,8 @@ func Broker(t testing.TB) *Cluster {
 // human-readable notes (the local script's start-up output).
 func search(progress *os.File) found {
 	if env := os.Getenv(EnvBrokers); strings.TrimSpace(env) != "" {
-		c := &Cluster{Brokers: splitBrokers(env), Kind: KindEnv}
+		c := &Cluster{Brokers: splitBrokers(env), Kind: KindEnv,
+			SASLSSL: splitBrokers(os.Getenv(EnvSASLSSLBrokers)), TLSCAFile: os.Getenv(EnvTLSCAFile)}
 		if err := ping(c); err != nil {
 			return found{err: fmt.Errorf("%s=%s: %w", EnvBrokers, env, err)}
 		}

@@ -47,6 +47,19 @@ func TestParseBrokersLine(t *testing.T) {
 	}
 }
 
+func TestScriptVar(t *testing.T) {
+	out := "KAFKA_BROKERS=127.0.0.1:19092\nKAFKA_SASL_SSL_BROKERS=127.0.0.1:19094\nKAFKA_TLS_CA_FILE=/x/tls/ca.pem \n"
+	if got := scriptVar(out, EnvSASLSSLBrokers); got != "127.0.0.1:19094" {
+		t.Errorf("scriptVar(%s) = %q", EnvSASLSSLBrokers, got)
+	}
+	if got := scriptVar(out, EnvTLSCAFile); got != "/x/tls/ca.pem" {
+		t.Errorf("scriptVar(%s) = %q", EnvTLSCAFile, got)
+	}
+	if got := scriptVar("KAFKA_BROKERS=a:1\n", EnvTLSCAFile); got != "" {
+		t.Errorf("scriptVar without the line = %q, want empty", got)
+	}
+}
+
 func TestRandomClusterID(t *testing.T) {
 	id := randomClusterID()
 	if !regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`).MatchString(id) {

@@ -72,7 +72,8 @@ func startLocal(progress io.Writer) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s up: %w", scriptPath, err)
 	}
-	c := &Cluster{Brokers: brokers, Kind: KindLocalScript}
+	c := &Cluster{Brokers: brokers, Kind: KindLocalScript,
+		SASLSSL: splitBrokers(scriptVar(stdout.String(), EnvSASLSSLBrokers)), TLSCAFile: scriptVar(stdout.String(), EnvTLSCAFile)}
 	if err := ping(c); err != nil {
 		return nil, err
 	}
@@ -91,6 +92,17 @@ func parseBrokersLine(out string) ([]string, error) {
 		}
 	}
 	return nil, fmt.Errorf("no %s= line in output %q", EnvBrokers, out)
+}
+
+// scriptVar returns the value of the NAME=value line that `kafka.sh up`
+// prints for name, or "".
+func scriptVar(out, name string) string {
+	for line := range strings.SplitSeq(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+"="); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // lastLines returns the last n lines of s, for error messages.
