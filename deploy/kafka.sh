@@ -15,7 +15,8 @@
 #   logs [-f]  last ${LINES:-100} lines of the broker log (-f follows it).
 #   bootstrap  print the broker address (host:port) whether up or not.
 #   sasl-env   print KAFKA_SASL_SSL_BROKERS=host:port and KAFKA_TLS_CA_FILE=path
-#              (the SASL_SSL listener and the CA to trust for it).
+#              (the SASL_SSL listener and the CA to trust for it); before the
+#              first 'up' of this script's version, nothing but a note.
 #   fetch      only fetch the jars into the cache.
 #   version    print the pinned Kafka version.
 #   clean      down, then delete this port's state (data, logs, config).
@@ -261,11 +262,18 @@ EOF
 # clients trust.
 make_tls() {
   [[ -f "${KEYSTORE}" && -f "${CA_FILE}" ]] && return 0
-  local keytool
-  keytool="$(dirname "$(readlink -f "$(command -v "${JAVA}")")")/keytool"
-  [[ -x "${keytool}" ]] || die "no keytool next to ${JAVA} (a JDK is needed, not only a JRE)"
+  local keytool=""
+  if [[ -n "${JAVA_HOME:-}" && -x "${JAVA_HOME}/bin/keytool" ]]; then
+    keytool="${JAVA_HOME}/bin/keytool"
+  elif [[ -x "$(dirname "$(readlink -f "$(command -v "${JAVA}")")")/keytool" ]]; then
+    keytool="$(dirname "$(readlink -f "$(command -v "${JAVA}")")")/keytool"
+  else
+    keytool="$(command -v keytool || true)"
+  fi
+  [[ -n "${keytool}" ]] || die "keytool not found (it comes with Java: JAVA_HOME/bin, next to java, or on PATH)"
   mkdir -p "${TLS_DIR}"
-  rm -f "${KEYSTORE}" "${CA_FILE}"
+  chmod 700 "${TLS_DIR}"
+  rm -f "${KEYSTORE}" "${KEYSTORE}.tmp" "${CA_FILE}" "${CA_FILE}.tmp"
   log "making the SASL_SSL listener's certificate (${KEYSTORE})"
   "${keytool}" -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
     -dname "CN=localhost" -ext "SAN=ip:127.0.0.1,dns:localhost" -ext "EKU=serverAuth" \
@@ -277,7 +285,14 @@ make_tls() {
   mv "${KEYSTORE}.tmp" "${KEYSTORE}"
 }
 
+# sasl_env prints the SASL_SSL listener and its CA file, when this port's
+# broker was configured with them (a broker started by an older kafka.sh,
+# still running, was not: it says so instead).
 sasl_env() {
+  if ! grep -q '^listeners=.*SASL_SSL://' "${PROPS}" 2>/dev/null || [[ ! -f "${CA_FILE}" ]]; then
+    log "no SASL_SSL listener configured for port ${PORT} (a broker started by an older kafka.sh?); 'down' then 'up' adds it"
+    return 0
+  fi
   printf 'KAFKA_SASL_SSL_BROKERS=%s:%s\nKAFKA_TLS_CA_FILE=%s\n' "${HOST}" "${SASL_PORT}" "${CA_FILE}"
 }
 

@@ -143,7 +143,7 @@ python3 -m pytest -q bench/reference bench/interop
 
 stage "done"
 echo "broker used: ${broker_desc}"
-if [ -n "${KAFKA_SASL_SSL_BROKERS:-}" ]; then
+if [ -n "${KAFKA_SASL_SSL_BROKERS:-}" ] && [ -f "${KAFKA_TLS_CA_FILE:-}" ]; then
   echo "TLS and SASL tests: against its SASL_SSL listener at ${KAFKA_SASL_SSL_BROKERS}"
 else
   echo "TLS and SASL tests: skipped, no SASL_SSL listener known (KAFKA_SASL_SSL_BROKERS, KAFKA_TLS_CA_FILE)"

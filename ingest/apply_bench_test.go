@@ -238,13 +238,15 @@ const synthHorizon = 1 << 24
 // at about now. LEADSCORE_BENCH_LEADS sets another number of leads, with
 // event time stepping as much faster or slower, so that each lead gets the
 // same touchpoints per day of event time: the same work per touchpoint
-// over a smaller or larger working set.
+// over a smaller or larger working set. At least 1000: event time then
+// starts 27 years back (fewer leads would step it past time.Duration's
+// range over synthHorizon records).
 func synthRecords(b *testing.B) *synth.Generator {
 	leads, step := 100_000, 500*time.Millisecond
 	if s := os.Getenv("LEADSCORE_BENCH_LEADS"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 10_000_000 {
-			b.Fatalf("LEADSCORE_BENCH_LEADS=%q: want a number of leads from 1 to 10000000", s)
+		if err != nil || n < 1000 || n > 10_000_000 {
+			b.Fatalf("LEADSCORE_BENCH_LEADS=%q: want a number of leads from 1000 to 10000000", s)
 		}
 		leads, step = n, step*100_000/time.Duration(n)
 	}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -43,7 +47,7 @@ func cmdGen(ctx context.Context, args []string) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	if err := checkCluster(ctx, cl, *topic); err != nil {
+	if err := checkCluster(ctx, cl, *topic, os.Stderr); err != nil {
 		return fmt.Errorf("gen: %w (brokers %s)", err, k.brokers)
 	}
 
@@ -97,14 +101,41 @@ const clusterCheckTimeout = 30 * time.Second
 // produced. A producer whose cluster refuses it (wrong credentials, TLS
 // on one side only, an untrusted certificate) keeps its records buffered
 // and retries them without end, with nothing to show; the metadata request
-// returns that error instead. A topic that does not exist is not an error
-// here: clusters with auto.create.topics.enable create it on first use,
-// and the others fail each record with UNKNOWN_TOPIC_OR_PARTITION.
-func checkCluster(ctx context.Context, cl *kgo.Client, topic string) error {
+// returns that error, and gen stops at once. A cluster that cannot be
+// reached yet (connection refused or timed out: a broker still starting)
+// is asked again until clusterCheckTimeout, then its last error is
+// returned. A topic that does not exist is not an error here: clusters
+// with auto.create.topics.enable create it on first use, and the others
+// fail each record with UNKNOWN_TOPIC_OR_PARTITION.
+// The first such error is noted on notes.
+func checkCluster(ctx context.Context, cl *kgo.Client, topic string, notes io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, clusterCheckTimeout)
 	defer cancel()
-	if _, err := kadm.NewClient(cl).ListTopics(ctx, topic); err != nil {
-		return fmt.Errorf("cluster metadata: %w", err)
+	adm := kadm.NewClient(cl)
+	for tries := 0; ; tries++ {
+		_, err := adm.ListTopics(ctx, topic)
+		if err == nil {
+			return nil
+		}
+		if !unreachable(err) || ctx.Err() != nil {
+			return fmt.Errorf("cluster metadata: %w", err)
+		}
+		if tries == 0 {
+			fmt.Fprintf(notes, "gen: cluster not reachable yet (%v); asking again for up to %v\n", err, clusterCheckTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster metadata: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	return nil
+}
+
+// unreachable reports whether err says that no connection could be made
+// (refused, timed out, no route): worth asking again, unlike a refused
+// login or certificate.
+func unreachable(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETUNREACH) || errors.As(err, &netErr) && netErr.Timeout()
 }

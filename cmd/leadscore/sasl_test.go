@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +16,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/leadscore/leadscore/internal/kafkatest"
 )
@@ -64,6 +70,39 @@ func TestTLSSASLRealKafka(t *testing.T) {
 		})
 	}
 
+	// The broker applies a new credential a moment after it answers, and
+	// gen stops at the first refused login: log in once with each first.
+	pem, err := os.ReadFile(cluster.TLSCAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s holds no PEM certificate", cluster.TLSCAFile)
+	}
+	auth := scram.Auth{User: scramUser, Pass: scramPass}
+	for _, mech := range []sasl.Mechanism{auth.AsSha256Mechanism(), auth.AsSha512Mechanism()} {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.SASLSSL...), kgo.SASL(mech),
+				kgo.DialTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err = cl.Ping(pctx)
+			pcancel()
+			cl.Close()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("log in as %s with %s over %v: %v", scramUser, mech.Name(), cluster.SASLSSL, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
 	secure := []string{"--brokers", strings.Join(cluster.SASLSSL, ","), "--tls-ca", cluster.TLSCAFile}
 	creds := []struct{ mech, user, pass string }{
 		{"PLAIN", kafkatest.PlainUser, kafkatest.PlainPassword},
@@ -82,6 +121,8 @@ func TestTLSSASLRealKafka(t *testing.T) {
 		args := append(login(c.mech, c.user, c.pass), "--topic", topic, "--count", strconv.Itoa(perMech), "--quiet")
 		e.run(60*time.Second, nil, e.bin, append([]string{"gen"}, args...)...)
 	}
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
@@ -205,5 +246,41 @@ func TestGenFailsFastOnRefusedLogin(t *testing.T) {
 	if err := cmdGen(ctx, []string{"--brokers", strings.Join(c.Brokers, ","), "--topic", "tp", "--count", "10", "--quiet",
 		"--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", "admin", "--sasl-password", "right"}); err != nil {
 		t.Errorf("gen with the right login: %v", err)
+	}
+}
+
+// TestGenWaitsForCluster: a cluster that cannot be reached yet (a broker
+// still starting) is asked again, and gen produces once it answers.
+func TestGenWaitsForCluster(t *testing.T) {
+	addr := freeAddr(t)
+	_, portStr, _ := strings.Cut(addr, ":")
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type up struct {
+		c   *kfake.Cluster
+		err error
+	}
+	started := make(chan up, 1)
+	go func() {
+		time.Sleep(2 * time.Second)
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(1, "tp"))
+		started <- up{c, err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*clusterCheckTimeout)
+	defer cancel()
+	start := time.Now()
+	err = cmdGen(ctx, []string{"--brokers", addr, "--topic", "tp", "--count", "10", "--quiet"})
+	u := <-started
+	if u.err != nil {
+		t.Fatalf("start kfake on %s: %v", addr, u.err)
+	}
+	defer u.c.Close()
+	if err != nil {
+		t.Fatalf("gen with a cluster up after 2 s: %v", err)
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("gen returned after %v, before the cluster was up", took)
 	}
 }
