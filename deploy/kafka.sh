@@ -7,16 +7,18 @@
 #   up         fetch the broker's jars once (cached), format storage once,
 #              start the broker in the background and wait until it answers
 #              an ApiVersions request; prints KAFKA_BROKERS=127.0.0.1:PORT,
-#              then the SASL_SSL listener's KAFKA_SASL_SSL_BROKERS and
-#              KAFKA_TLS_CA_FILE. Already up: says so and exits 0.
+#              then the sasl-env lines. Already up: says so and exits 0.
 #   down       stop the broker (SIGTERM, then SIGKILL after 30 s); exits 0
 #              when it was not running. Data is kept.
 #   status     exit 0 and print the address when up, exit 3 when down.
 #   logs [-f]  last ${LINES:-100} lines of the broker log (-f follows it).
 #   bootstrap  print the broker address (host:port) whether up or not.
 #   sasl-env   print KAFKA_SASL_SSL_BROKERS=host:port and KAFKA_TLS_CA_FILE=path
-#              (the SASL_SSL listener and the CA to trust for it); before the
-#              first 'up' of this script's version, nothing but a note.
+#              (the SASL_SSL listener and the CA to trust for it), and
+#              KAFKA_MTLS_BROKERS, KAFKA_TLS_CLIENT_CERT, KAFKA_TLS_CLIENT_KEY
+#              (the mutual TLS listener and a client certificate and key it
+#              accepts); before the first 'up' of this script's version,
+#              nothing but a note.
 #   fetch      only fetch the jars into the cache.
 #   version    print the pinned Kafka version.
 #   clean      down, then delete this port's state (data, logs, config).
@@ -29,6 +31,8 @@
 #                         'up', SASL PLAIN (user leadscore, password
 #                         leadscore-plain) and SCRAM-SHA-256/512 (users are
 #                         created through the PLAINTEXT listener, e.g. by kadm)
+#   KAFKA_MTLS_PORT       TLS listener requiring a client certificate, on
+#                         127.0.0.1 (default KAFKA_PORT+3)
 #   KAFKA_HEAP            broker -Xmx (default 1g)
 #   KAFKA_START_TIMEOUT   seconds `up` waits for the broker (default 120)
 #   LEADSCORE_KAFKA_HOME  cache and state root (default ~/.cache/leadscore/kafka)
@@ -47,9 +51,11 @@ readonly PORT="${KAFKA_PORT:-19092}"
 if [[ "${PORT}" =~ ^[0-9]+$ ]]; then
   readonly CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
   readonly SASL_PORT="${KAFKA_SASL_PORT:-$((PORT + 2))}"
+  readonly MTLS_PORT="${KAFKA_MTLS_PORT:-$((PORT + 3))}"
 else
   readonly CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-}"
   readonly SASL_PORT="${KAFKA_SASL_PORT:-}"
+  readonly MTLS_PORT="${KAFKA_MTLS_PORT:-}"
 fi
 readonly HEAP="${KAFKA_HEAP:-1g}"
 readonly START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
@@ -60,6 +66,9 @@ readonly LOGFILE="${STATE}/kafka.log"
 readonly TLS_DIR="${STATE}/tls"
 readonly KEYSTORE="${TLS_DIR}/broker.p12"
 readonly CA_FILE="${TLS_DIR}/ca.pem"
+readonly TRUSTSTORE="${TLS_DIR}/clients.p12"
+readonly CLIENT_CERT="${TLS_DIR}/client.pem"
+readonly CLIENT_KEY="${TLS_DIR}/client-key.pem"
 # The keystore's password: the key and certificate of a loopback test
 # broker, made on this machine, guard nothing.
 readonly KEYSTORE_PASS=leadscore-test
@@ -87,13 +96,17 @@ validate_env() {
   [[ "${PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_PORT must be a number, got '${PORT}'"
   [[ "${CONTROLLER_PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_CONTROLLER_PORT must be a number, got '${CONTROLLER_PORT}'"
   [[ "${SASL_PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_SASL_PORT must be a number, got '${SASL_PORT}'"
+  [[ "${MTLS_PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_MTLS_PORT must be a number, got '${MTLS_PORT}'"
   [[ "${START_TIMEOUT}" =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be a number of seconds, got '${START_TIMEOUT}'"
   ((PORT > 0 && PORT < 65536)) || die "KAFKA_PORT out of range: ${PORT}"
   ((CONTROLLER_PORT > 0 && CONTROLLER_PORT < 65536)) || die "KAFKA_CONTROLLER_PORT out of range: ${CONTROLLER_PORT}"
   ((SASL_PORT > 0 && SASL_PORT < 65536)) || die "KAFKA_SASL_PORT out of range: ${SASL_PORT}"
   ((PORT != CONTROLLER_PORT)) || die "KAFKA_CONTROLLER_PORT must differ from KAFKA_PORT (${PORT})"
+  ((MTLS_PORT > 0 && MTLS_PORT < 65536)) || die "KAFKA_MTLS_PORT out of range: ${MTLS_PORT}"
   ((SASL_PORT != PORT && SASL_PORT != CONTROLLER_PORT)) ||
     die "KAFKA_SASL_PORT must differ from KAFKA_PORT and KAFKA_CONTROLLER_PORT (${SASL_PORT})"
+  ((MTLS_PORT != PORT && MTLS_PORT != CONTROLLER_PORT && MTLS_PORT != SASL_PORT)) ||
+    die "KAFKA_MTLS_PORT must differ from the other three ports (${MTLS_PORT})"
   [[ "${HEAP}" =~ ^[0-9]+[kKmMgG]?$ ]] || die "KAFKA_HEAP must look like 512m or 1g, got '${HEAP}'"
 }
 
@@ -185,6 +198,16 @@ who_listens() {
 
 write_props() {
   mkdir -p "${STATE}" "${DATA}"
+  # The mutual TLS listener, when make_tls could make a client certificate.
+  local mtls_listener="" mtls_map="" mtls_conf=""
+  if [[ -f "${TRUSTSTORE}" ]]; then
+    mtls_listener=",MTLS://${HOST}:${MTLS_PORT}"
+    mtls_map=",MTLS:SSL"
+    mtls_conf="listener.name.mtls.ssl.client.auth=required
+listener.name.mtls.ssl.truststore.type=PKCS12
+listener.name.mtls.ssl.truststore.location=${TRUSTSTORE}
+listener.name.mtls.ssl.truststore.password=${KEYSTORE_PASS}"
+  fi
   cat >"${PROPS}.tmp" <<EOF
 # Generated by deploy/kafka.sh on every 'up'; edit the script, not this file.
 # Single-node KRaft, combined mode: this process is broker and controller.
@@ -192,10 +215,10 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@${HOST}:${CONTROLLER_PORT}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://${HOST}:${PORT},CONTROLLER://${HOST}:${CONTROLLER_PORT},SASL_SSL://${HOST}:${SASL_PORT}
-advertised.listeners=PLAINTEXT://${HOST}:${PORT},SASL_SSL://${HOST}:${SASL_PORT}
+listeners=PLAINTEXT://${HOST}:${PORT},CONTROLLER://${HOST}:${CONTROLLER_PORT},SASL_SSL://${HOST}:${SASL_PORT}${mtls_listener}
+advertised.listeners=PLAINTEXT://${HOST}:${PORT},SASL_SSL://${HOST}:${SASL_PORT}${mtls_listener}
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL${mtls_map}
 log.dirs=${DATA}
 
 # SASL_SSL, for the tests of clients' TLS and SASL settings: the
@@ -211,6 +234,11 @@ ssl.keystore.type=PKCS12
 ssl.keystore.location=${KEYSTORE}
 ssl.keystore.password=${KEYSTORE_PASS}
 ssl.key.password=${KEYSTORE_PASS}
+
+# MTLS (SSL), for the tests of client certificates: the same key and
+# certificate; clients must present a certificate of ${TRUSTSTORE}, which
+# holds the one of ${CLIENT_CERT} (key ${CLIENT_KEY}).
+${mtls_conf}
 
 # One replica everywhere: there is one broker.
 default.replication.factor=1
@@ -257,11 +285,10 @@ EOF
   mv "${PROPS}.tmp" "${PROPS}"
 }
 
-# make_tls makes the SASL_SSL listener's key and self-signed certificate
-# once, with the JDK's keytool, and exports the certificate as the CA file
-# clients trust.
+# make_tls makes, once, with the JDK's keytool, the key and self-signed
+# certificate of the SASL_SSL and MTLS listeners, exporting the certificate
+# as the CA file clients trust, and the MTLS listener's client certificate.
 make_tls() {
-  [[ -f "${KEYSTORE}" && -f "${CA_FILE}" ]] && return 0
   local keytool=""
   if [[ -n "${JAVA_HOME:-}" && -x "${JAVA_HOME}/bin/keytool" ]]; then
     keytool="${JAVA_HOME}/bin/keytool"
@@ -273,6 +300,14 @@ make_tls() {
   [[ -n "${keytool}" ]] || die "keytool not found (it comes with Java: JAVA_HOME/bin, next to java, or on PATH)"
   mkdir -p "${TLS_DIR}"
   chmod 700 "${TLS_DIR}"
+  make_server_tls "${keytool}"
+  make_client_tls "${keytool}"
+}
+
+# make_server_tls makes the broker's key and certificate (see make_tls).
+make_server_tls() {
+  [[ -f "${KEYSTORE}" && -f "${CA_FILE}" ]] && return 0
+  local keytool="$1"
   rm -f "${KEYSTORE}" "${KEYSTORE}.tmp" "${CA_FILE}" "${CA_FILE}.tmp"
   log "making the SASL_SSL listener's certificate (${KEYSTORE})"
   "${keytool}" -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
@@ -285,6 +320,33 @@ make_tls() {
   mv "${KEYSTORE}.tmp" "${KEYSTORE}"
 }
 
+# make_client_tls makes, once, a client key and self-signed certificate
+# for the MTLS listener and the broker's truststore holding it. keytool
+# cannot export a private key: deploy/kafka/PemKey.java, run as a
+# single-file program, writes it as PEM. That needs a JDK (the compiler
+# module); with a JRE only, the broker runs without the MTLS listener.
+make_client_tls() {
+  [[ -f "${TRUSTSTORE}" && -f "${CLIENT_CERT}" && -f "${CLIENT_KEY}" ]] && return 0
+  local keytool="$1" p12="${TLS_DIR}/client.p12"
+  rm -f "${TRUSTSTORE}" "${TRUSTSTORE}.tmp" "${CLIENT_CERT}" "${CLIENT_KEY}" "${CLIENT_KEY}.tmp" "${p12}"
+  log "making a client certificate for the MTLS listener (${CLIENT_CERT})"
+  if "${keytool}" -genkeypair -alias client -keyalg RSA -keysize 2048 -validity 3650 \
+    -dname "CN=leadscore-test-client" -ext "EKU=clientAuth" \
+    -storetype PKCS12 -keystore "${p12}" -storepass "${KEYSTORE_PASS}" -keypass "${KEYSTORE_PASS}" >>"${LOGFILE}" 2>&1 &&
+    "${keytool}" -exportcert -rfc -alias client -keystore "${p12}" -storepass "${KEYSTORE_PASS}" \
+      -file "${CLIENT_CERT}" >>"${LOGFILE}" 2>&1 &&
+    (umask 077 && "${JAVA}" "${SCRIPT_DIR}/kafka/PemKey.java" "${p12}" "${KEYSTORE_PASS}" client "${CLIENT_KEY}.tmp") >>"${LOGFILE}" 2>&1 &&
+    "${keytool}" -importcert -noprompt -alias client -file "${CLIENT_CERT}" \
+      -storetype PKCS12 -keystore "${TRUSTSTORE}.tmp" -storepass "${KEYSTORE_PASS}" >>"${LOGFILE}" 2>&1; then
+    mv "${CLIENT_KEY}.tmp" "${CLIENT_KEY}"
+    mv "${TRUSTSTORE}.tmp" "${TRUSTSTORE}"
+  else
+    log "warning: no client certificate (see ${LOGFILE}); starting without the MTLS listener"
+    rm -f "${TRUSTSTORE}.tmp" "${CLIENT_KEY}.tmp" "${CLIENT_CERT}"
+  fi
+  rm -f "${p12}"
+}
+
 # sasl_env prints the SASL_SSL listener and its CA file, when this port's
 # broker was configured with them (a broker started by an older kafka.sh,
 # still running, was not: it says so instead).
@@ -294,6 +356,10 @@ sasl_env() {
     return 0
   fi
   printf 'KAFKA_SASL_SSL_BROKERS=%s:%s\nKAFKA_TLS_CA_FILE=%s\n' "${HOST}" "${SASL_PORT}" "${CA_FILE}"
+  if grep -q '^listeners=.*MTLS://' "${PROPS}" && [[ -f "${CLIENT_CERT}" && -f "${CLIENT_KEY}" ]]; then
+    printf 'KAFKA_MTLS_BROKERS=%s:%s\nKAFKA_TLS_CLIENT_CERT=%s\nKAFKA_TLS_CLIENT_KEY=%s\n' \
+      "${HOST}" "${MTLS_PORT}" "${CLIENT_CERT}" "${CLIENT_KEY}"
+  fi
 }
 
 format_storage() {
@@ -331,16 +397,17 @@ cmd_up() {
   fi
   check_java
   local p
-  for p in "${PORT}" "${CONTROLLER_PORT}" "${SASL_PORT}"; do
+  for p in "${PORT}" "${CONTROLLER_PORT}" "${SASL_PORT}" "${MTLS_PORT}"; do
     if port_open "${p}"; then
       who_listens "${p}"
-      die "port ${HOST}:${p} is taken by another process; stop it or set KAFKA_PORT/KAFKA_CONTROLLER_PORT/KAFKA_SASL_PORT"
+      die "port ${HOST}:${p} is taken by another process; stop it or set KAFKA_PORT/KAFKA_CONTROLLER_PORT/KAFKA_SASL_PORT/KAFKA_MTLS_PORT"
     fi
   done
   libs="$(libs_dir)"
-  write_props
+  mkdir -p "${STATE}"
   : >"${LOGFILE}"
   make_tls
+  write_props
   format_storage "${libs}"
 
   log "starting broker on ${HOST}:${PORT} (controller ${HOST}:${CONTROLLER_PORT}, heap ${HEAP}, state ${STATE})"

@@ -64,9 +64,14 @@ else
   bash deploy/kafka.sh up
   KAFKA_BROKERS=$(bash deploy/kafka.sh bootstrap)
   export KAFKA_BROKERS
-  # Its SASL_SSL listener and CA, for the tests of the TLS and SASL settings.
+  # Its SASL_SSL and mutual TLS listeners, CA and client certificate, for
+  # the tests of the TLS and SASL settings.
   while IFS='=' read -r name value; do
-    case "$name" in KAFKA_SASL_SSL_BROKERS | KAFKA_TLS_CA_FILE) export "$name=$value" ;; esac
+    case "$name" in
+    KAFKA_SASL_SSL_BROKERS | KAFKA_TLS_CA_FILE | KAFKA_MTLS_BROKERS | KAFKA_TLS_CLIENT_CERT | KAFKA_TLS_CLIENT_KEY)
+      export "$name=$value"
+      ;;
+    esac
   done < <(bash deploy/kafka.sh sasl-env)
   broker_desc="real Apache Kafka $(bash deploy/kafka.sh version 2>/dev/null || true) at ${KAFKA_BROKERS} (deploy/kafka.sh, KRaft, single node)"
 fi
@@ -144,7 +149,7 @@ python3 -m pytest -q bench/reference bench/interop
 stage "done"
 echo "broker used: ${broker_desc}"
 if [ -n "${KAFKA_SASL_SSL_BROKERS:-}" ] && [ -f "${KAFKA_TLS_CA_FILE:-}" ]; then
-  echo "TLS and SASL tests: against its SASL_SSL listener at ${KAFKA_SASL_SSL_BROKERS}"
+  echo "TLS and SASL tests: against its SASL_SSL listener at ${KAFKA_SASL_SSL_BROKERS}${KAFKA_MTLS_BROKERS:+ and its mutual TLS listener at ${KAFKA_MTLS_BROKERS}}"
 else
   echo "TLS and SASL tests: skipped, no SASL_SSL listener known (KAFKA_SASL_SSL_BROKERS, KAFKA_TLS_CA_FILE)"
 fi

@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,12 +77,12 @@ func TestTLSSASLRealKafka(t *testing.T) {
 
 	// The broker applies a new credential a moment after it answers, and
 	// gen stops at the first refused login: log in once with each first.
-	pem, err := os.ReadFile(cluster.TLSCAFile)
+	caPEM, err := os.ReadFile(cluster.TLSCAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
+	if !roots.AppendCertsFromPEM(caPEM) {
 		t.Fatalf("%s holds no PEM certificate", cluster.TLSCAFile)
 	}
 	auth := scram.Auth{User: scramUser, Pass: scramPass}
@@ -282,5 +287,122 @@ func TestGenWaitsForCluster(t *testing.T) {
 	}
 	if took := time.Since(start); took < 2*time.Second {
 		t.Errorf("gen returned after %v, before the cluster was up", took)
+	}
+}
+
+// TestMutualTLSRealKafka runs the binary against a real broker's listener
+// that requires a client certificate (deploy/kafka.sh's MTLS listener):
+// run and gen with --tls-cert and --tls-key score touchpoints end to end;
+// without a certificate, or with one the broker does not trust, both fail
+// at once with the TLS alert.
+func TestMutualTLSRealKafka(t *testing.T) {
+	cluster := kafkatest.Broker(t)
+	cluster.RequireMTLS(t)
+	e := newE2E(t)
+	adm := cluster.Admin(t)
+
+	var suffix [6]byte
+	_, _ = rand.Read(suffix[:])
+	prefix := "leadscore-mtls-" + hex.EncodeToString(suffix[:])
+	brokers := strings.Join(cluster.MTLS, ",")
+	withCert := []string{"--brokers", brokers, "--tls-ca", cluster.TLSCAFile,
+		"--tls-cert", cluster.TLSClientCert, "--tls-key", cluster.TLSClientKey}
+
+	// A certificate the broker has never seen, made here.
+	stranger := filepath.Join(t.TempDir(), "stranger")
+	writeSelfSigned(t, stranger)
+	topic := cluster.Topic(t, 1, nil)
+	for _, b := range []struct {
+		name string
+		args []string
+	}{
+		{"no client certificate", []string{"--brokers", brokers, "--tls-ca", cluster.TLSCAFile}},
+		{"untrusted client certificate", []string{"--brokers", brokers, "--tls-ca", cluster.TLSCAFile,
+			"--tls-cert", stranger + ".pem", "--tls-key", stranger + "-key.pem"}},
+	} {
+		start := time.Now()
+		_, stderr, err := e.runErr(60*time.Second, nil, e.bin, append([]string{"gen", "--topic", topic, "--count", "10", "--quiet"}, b.args...)...)
+		switch took := time.Since(start); {
+		case err == nil:
+			t.Errorf("%s: gen succeeded, want an error", b.name)
+		case !strings.Contains(string(stderr), "tls: bad certificate") && !strings.Contains(string(stderr), "tls: certificate required"):
+			t.Errorf("%s: gen: stderr does not name the TLS alert:\n%s", b.name, tail(stderr, 2000))
+		case took > 30*time.Second:
+			t.Errorf("%s: gen took %v to fail", b.name, took)
+		}
+	}
+	e.phase("refused certificates")
+
+	topics := map[string]string{}
+	for _, name := range []string{"touchpoints", "mql", "dlq", "state", "scored"} {
+		topics[name] = prefix + "." + name
+	}
+	groups := []string{prefix + "-scorer", prefix + "-archiver"}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var names []string
+		for _, tp := range topics {
+			names = append(names, tp)
+		}
+		if _, err := adm.DeleteTopics(ctx, names...); err != nil {
+			t.Logf("warning: delete topics %v: %v", names, err)
+		}
+		if _, err := adm.DeleteGroups(ctx, groups...); err != nil {
+			t.Logf("warning: delete groups %v: %v", groups, err)
+		}
+	})
+	maddr := freeAddr(t)
+	p := e.startLeadscore(append(append([]string{"run"}, withCert...),
+		"--archive-dir", filepath.Join(t.TempDir(), "archive"), "--metrics-addr", maddr,
+		"--group", groups[0], "--archive-group", groups[1], "--transactional-id", prefix+"-txn",
+		"--topic-touchpoints", topics["touchpoints"], "--topic-mql", topics["mql"], "--topic-dlq", topics["dlq"],
+		"--topic-state", topics["state"], "--topic-scored", topics["scored"], "--partitions", "3")...)
+	e.waitReady(p, "http://"+maddr+"/readyz", 45*time.Second)
+	e.phase("run over mutual TLS: ready")
+
+	const genCount = 1000
+	e.run(60*time.Second, nil, e.bin, append(append([]string{"gen"}, withCert...),
+		"--topic", topics["touchpoints"], "--count", strconv.Itoa(genCount), "--live=false", "--quiet")...)
+	m := e.waitMetrics(p, "http://"+maddr+"/metrics", 30*time.Second, fmt.Sprintf("the %d generated records consumed", genCount),
+		[]string{"leadscore_touchpoints_consumed_total"},
+		func(m metrics) bool { return m.sums["leadscore_touchpoints_consumed_total"] >= genCount })
+	scored := int(m.sums["leadscore_touchpoints_scored_total"])
+	dup := int(m.sums["leadscore_touchpoints_duplicate_total"])
+	dead := int(m.sums["leadscore_touchpoints_dead_lettered_total"])
+	if got := m.sums["leadscore_touchpoints_consumed_total"]; got != genCount || scored+dup+dead != genCount || scored == 0 {
+		t.Errorf("consumed %g, scored %d + duplicate %d + dead-lettered %d; want %d consumed, each in one of them, some scored",
+			got, scored, dup, dead, genCount)
+	}
+	e.phase("score over mutual TLS")
+	if code, took := p.terminate(30 * time.Second); code != 0 {
+		t.Errorf("leadscore run exited with %d, %v after SIGTERM (want 0 within 30s)", code, took)
+	}
+}
+
+// writeSelfSigned writes a new key and self-signed client certificate to
+// base+"-key.pem" and base+".pem".
+func writeSelfSigned(t *testing.T, base string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stranger"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+"-key.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -23,11 +23,14 @@
 //     starts take about 11 s). The harness leaves it running for the next
 //     test binary: `make kafka-down` or `deploy/kafka.sh down` stops it.
 //
-// A cluster may also have a SASL_SSL listener, for tests of the clients'
-// TLS and SASL settings: deploy/kafka.sh's always has one (it prints
-// KAFKA_SASL_SSL_BROKERS and KAFKA_TLS_CA_FILE), and an "env" cluster has
-// the one those variables name. [Cluster.RequireSASLSSL] skips a test when
-// there is none.
+// A cluster may also have a SASL_SSL listener and one that requires a
+// client certificate, for tests of the clients' TLS and SASL settings:
+// deploy/kafka.sh's has both (it prints KAFKA_SASL_SSL_BROKERS,
+// KAFKA_TLS_CA_FILE, KAFKA_MTLS_BROKERS, KAFKA_TLS_CLIENT_CERT and
+// KAFKA_TLS_CLIENT_KEY; the second only where a JDK is installed), and an
+// "env" cluster has those the variables name. [Cluster.RequireSASLSSL] and
+// [Cluster.RequireMTLS] skip a test when there is none, or fail it under
+// CI=true.
 //
 // The broker used is logged with t.Logf and printed once to stderr, e.g.
 // "kafkatest: using real Apache Kafka at 127.0.0.1:19092 (local-script)".

@@ -38,6 +38,12 @@ const (
 	// EnvTLSCAFile is the PEM file of the CA that signed the SASL_SSL
 	// listener's certificate.
 	EnvTLSCAFile = "KAFKA_TLS_CA_FILE"
+	// EnvMTLSBrokers names the cluster's listener that requires a client
+	// certificate (TLS, CA EnvTLSCAFile); EnvTLSClientCert and
+	// EnvTLSClientKey are PEM files of a certificate and key it accepts.
+	EnvMTLSBrokers   = "KAFKA_MTLS_BROKERS"
+	EnvTLSClientCert = "KAFKA_TLS_CLIENT_CERT"
+	EnvTLSClientKey  = "KAFKA_TLS_CLIENT_KEY"
 )
 
 // PlainUser and PlainPassword are the SASL PLAIN user of deploy/kafka.sh's
@@ -69,6 +75,11 @@ type Cluster struct {
 	// TLSCAFile the CA file to trust for it.
 	SASLSSL   []string
 	TLSCAFile string
+	// MTLS is the cluster's listener that requires a client certificate,
+	// when known, and TLSClientCert and TLSClientKey a certificate and key
+	// it accepts (PEM files).
+	MTLS                        []string
+	TLSClientCert, TLSClientKey string
 }
 
 // RequireSASLSSL returns when the cluster has a known SASL_SSL listener
@@ -80,14 +91,47 @@ type Cluster struct {
 func (c *Cluster) RequireSASLSSL(t testing.TB) {
 	t.Helper()
 	why := ""
-	switch {
-	case len(c.SASLSSL) == 0 || c.TLSCAFile == "":
+	if len(c.SASLSSL) == 0 || c.TLSCAFile == "" {
 		why = fmt.Sprintf("no SASL_SSL listener known (%s and %s)", EnvSASLSSLBrokers, EnvTLSCAFile)
-	default:
-		if _, err := os.Stat(c.TLSCAFile); err != nil {
-			why = fmt.Sprintf("%s: %v", EnvTLSCAFile, err)
+	} else {
+		why = missingFiles(map[string]string{EnvTLSCAFile: c.TLSCAFile})
+	}
+	c.require(t, why)
+}
+
+// RequireMTLS is RequireSASLSSL for the listener that requires a client
+// certificate (made by deploy/kafka.sh when a JDK is there to export the
+// client's key: without one the script's broker has no such listener, and
+// the test is skipped outside CI).
+func (c *Cluster) RequireMTLS(t testing.TB) {
+	t.Helper()
+	why := ""
+	if len(c.MTLS) == 0 || c.TLSCAFile == "" || c.TLSClientCert == "" || c.TLSClientKey == "" {
+		why = fmt.Sprintf("no mutual TLS listener known (%s, %s, %s and %s)", EnvMTLSBrokers, EnvTLSCAFile, EnvTLSClientCert, EnvTLSClientKey)
+		if c.Kind == KindLocalScript && os.Getenv("CI") != "true" {
+			t.Skipf("kafkatest: %s: %s: deploy/kafka.sh makes one only with a JDK; skipped", c, why)
+		}
+	} else {
+		why = missingFiles(map[string]string{EnvTLSCAFile: c.TLSCAFile, EnvTLSClientCert: c.TLSClientCert, EnvTLSClientKey: c.TLSClientKey})
+	}
+	c.require(t, why)
+}
+
+// missingFiles says which of the files (variable: path) cannot be read.
+func missingFiles(files map[string]string) string {
+	var why []string
+	for name, path := range files {
+		if _, err := os.Stat(path); err != nil {
+			why = append(why, fmt.Sprintf("%s: %v", name, err))
 		}
 	}
+	return strings.Join(why, "; ")
+}
+
+// require returns when why is empty, else fails or skips the test as
+// RequireSASLSSL says.
+func (c *Cluster) require(t testing.TB, why string) {
+	t.Helper()
 	switch {
 	case why == "":
 		return
@@ -285,7 +329,9 @@ func Broker(t testing.TB) *Cluster {
 func search(progress *os.File) found {
 	if env := os.Getenv(EnvBrokers); strings.TrimSpace(env) != "" {
 		c := &Cluster{Brokers: splitBrokers(env), Kind: KindEnv,
-			SASLSSL: splitBrokers(os.Getenv(EnvSASLSSLBrokers)), TLSCAFile: os.Getenv(EnvTLSCAFile)}
+			SASLSSL: splitBrokers(os.Getenv(EnvSASLSSLBrokers)), TLSCAFile: os.Getenv(EnvTLSCAFile),
+			MTLS:          splitBrokers(os.Getenv(EnvMTLSBrokers)),
+			TLSClientCert: os.Getenv(EnvTLSClientCert), TLSClientKey: os.Getenv(EnvTLSClientKey)}
 		if err := ping(c); err != nil {
 			return found{err: fmt.Errorf("%s=%s: %w", EnvBrokers, env, err)}
 		}

@@ -72,8 +72,11 @@ func startLocal(progress io.Writer) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s up: %w", scriptPath, err)
 	}
+	out := stdout.String()
 	c := &Cluster{Brokers: brokers, Kind: KindLocalScript,
-		SASLSSL: splitBrokers(scriptVar(stdout.String(), EnvSASLSSLBrokers)), TLSCAFile: scriptVar(stdout.String(), EnvTLSCAFile)}
+		SASLSSL: splitBrokers(scriptVar(out, EnvSASLSSLBrokers)), TLSCAFile: scriptVar(out, EnvTLSCAFile),
+		MTLS:          splitBrokers(scriptVar(out, EnvMTLSBrokers)),
+		TLSClientCert: scriptVar(out, EnvTLSClientCert), TLSClientKey: scriptVar(out, EnvTLSClientKey)}
 	if err := ping(c); err != nil {
 		return nil, err
 	}
