@@ -235,9 +235,10 @@ ssl.keystore.location=${KEYSTORE}
 ssl.keystore.password=${KEYSTORE_PASS}
 ssl.key.password=${KEYSTORE_PASS}
 
-# MTLS (SSL), for the tests of client certificates: the same key and
-# certificate; clients must present a certificate of ${TRUSTSTORE}, which
-# holds the one of ${CLIENT_CERT} (key ${CLIENT_KEY}).
+# MTLS (SSL), for the tests of client certificates, when make_tls could
+# make one: the same key and certificate; clients must present a
+# certificate of the listener's truststore (${TRUSTSTORE}), which holds the
+# one of ${CLIENT_CERT} (key ${CLIENT_KEY}).
 ${mtls_conf}
 
 # One replica everywhere: there is one broker.
@@ -328,6 +329,10 @@ make_server_tls() {
 make_client_tls() {
   [[ -f "${TRUSTSTORE}" && -f "${CLIENT_CERT}" && -f "${CLIENT_KEY}" ]] && return 0
   local keytool="$1" p12="${TLS_DIR}/client.p12"
+  if ! "${JAVA}" --list-modules 2>/dev/null | grep -q '^jdk.compiler@'; then
+    log "no JDK compiler module in ${JAVA} (a JRE?): starting without the MTLS listener"
+    return 0
+  fi
   rm -f "${TRUSTSTORE}" "${TRUSTSTORE}.tmp" "${CLIENT_CERT}" "${CLIENT_KEY}" "${CLIENT_KEY}.tmp" "${p12}"
   log "making a client certificate for the MTLS listener (${CLIENT_CERT})"
   if "${keytool}" -genkeypair -alias client -keyalg RSA -keysize 2048 -validity 3650 \
@@ -359,6 +364,8 @@ sasl_env() {
   if grep -q '^listeners=.*MTLS://' "${PROPS}" && [[ -f "${CLIENT_CERT}" && -f "${CLIENT_KEY}" ]]; then
     printf 'KAFKA_MTLS_BROKERS=%s:%s\nKAFKA_TLS_CLIENT_CERT=%s\nKAFKA_TLS_CLIENT_KEY=%s\n' \
       "${HOST}" "${MTLS_PORT}" "${CLIENT_CERT}" "${CLIENT_KEY}"
+  else
+    log "no MTLS listener configured for port ${PORT} (it needs a JDK; or the broker predates it: 'down' then 'up')"
   fi
 }
 

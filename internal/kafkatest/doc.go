@@ -30,7 +30,8 @@
 // KAFKA_TLS_CLIENT_KEY; the second only where a JDK is installed), and an
 // "env" cluster has those the variables name. [Cluster.RequireSASLSSL] and
 // [Cluster.RequireMTLS] skip a test when there is none, or fail it under
-// CI=true.
+// CI=true; RequireSASLSSL also fails it when the cluster is the script's
+// (a broker started by an older script: restart it).
 //
 // The broker used is logged with t.Logf and printed once to stderr, e.g.
 // "kafkatest: using real Apache Kafka at 127.0.0.1:19092 (local-script)".

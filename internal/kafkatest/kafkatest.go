@@ -94,9 +94,9 @@ func (c *Cluster) RequireSASLSSL(t testing.TB) {
 	if len(c.SASLSSL) == 0 || c.TLSCAFile == "" {
 		why = fmt.Sprintf("no SASL_SSL listener known (%s and %s)", EnvSASLSSLBrokers, EnvTLSCAFile)
 	} else {
-		why = missingFiles(map[string]string{EnvTLSCAFile: c.TLSCAFile})
+		why = missingFiles(EnvTLSCAFile, c.TLSCAFile)
 	}
-	c.require(t, why)
+	c.require(t, why, EnvSASLSSLBrokers, EnvTLSCAFile)
 }
 
 // RequireMTLS is RequireSASLSSL for the listener that requires a client
@@ -112,31 +112,33 @@ func (c *Cluster) RequireMTLS(t testing.TB) {
 			t.Skipf("kafkatest: %s: %s: deploy/kafka.sh makes one only with a JDK; skipped", c, why)
 		}
 	} else {
-		why = missingFiles(map[string]string{EnvTLSCAFile: c.TLSCAFile, EnvTLSClientCert: c.TLSClientCert, EnvTLSClientKey: c.TLSClientKey})
+		why = missingFiles(EnvTLSCAFile, c.TLSCAFile, EnvTLSClientCert, c.TLSClientCert, EnvTLSClientKey, c.TLSClientKey)
 	}
-	c.require(t, why)
+	c.require(t, why, EnvMTLSBrokers, EnvTLSCAFile, EnvTLSClientCert, EnvTLSClientKey)
 }
 
-// missingFiles says which of the files (variable: path) cannot be read.
-func missingFiles(files map[string]string) string {
+// missingFiles says which of the files (pairs of variable and path)
+// cannot be read.
+func missingFiles(pairs ...string) string {
 	var why []string
-	for name, path := range files {
-		if _, err := os.Stat(path); err != nil {
-			why = append(why, fmt.Sprintf("%s: %v", name, err))
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if _, err := os.Stat(pairs[i+1]); err != nil {
+			why = append(why, fmt.Sprintf("%s: %v", pairs[i], err))
 		}
 	}
 	return strings.Join(why, "; ")
 }
 
 // require returns when why is empty, else fails or skips the test as
-// RequireSASLSSL says.
-func (c *Cluster) require(t testing.TB, why string) {
+// RequireSASLSSL says; vars are the variables that name the listener.
+func (c *Cluster) require(t testing.TB, why string, vars ...string) {
 	t.Helper()
 	switch {
 	case why == "":
 		return
 	case c.Kind == KindLocalScript || os.Getenv("CI") == "true" && c.Kind != KindTestcontainers:
-		t.Fatalf("kafkatest: %s: %s (deploy/kafka.sh up prints both; set them with KAFKA_BROKERS)", c, why)
+		t.Fatalf("kafkatest: %s: %s (deploy/kafka.sh up prints %s; set them with %s)",
+			c, why, strings.Join(vars, ", "), EnvBrokers)
 	default:
 		t.Skipf("kafkatest: %s: %s; skipped", c, why)
 	}
