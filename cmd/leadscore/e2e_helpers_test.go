@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // e2eBinDir holds the binary built for the tests; set by TestMain and
@@ -987,4 +991,70 @@ func (e *e2e) checkArchive(dir string, touchpoints, mqls, dead int, dates []stri
 			seen[id] = true
 		}
 	}
+}
+
+// pipeline is the topics and consumer groups of one test's leadscore run,
+// named after a random prefix so that tests sharing a broker do not meet.
+type pipeline struct {
+	prefix string
+	topics map[string]string // touchpoints, mql, dlq, state, scored
+	groups []string          // scorer, archiver, then the extra ones
+}
+
+// newPipeline names a run's topics and groups after prefix plus a random
+// suffix, and deletes them when the test ends. Call it before starting
+// the process: cleanups run last first, so the process is gone by then.
+func newPipeline(t *testing.T, adm *kadm.Client, prefix string, extraGroups ...string) *pipeline {
+	t.Helper()
+	var suffix [6]byte
+	_, _ = rand.Read(suffix[:])
+	p := &pipeline{prefix: prefix + hex.EncodeToString(suffix[:]), topics: map[string]string{}}
+	for _, name := range []string{"touchpoints", "mql", "dlq", "state", "scored"} {
+		p.topics[name] = p.prefix + "." + name
+	}
+	p.groups = []string{p.prefix + "-scorer", p.prefix + "-archiver"}
+	for _, g := range extraGroups {
+		p.groups = append(p.groups, p.prefix+"-"+g)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var names []string
+		for _, tp := range p.topics {
+			names = append(names, tp)
+		}
+		if _, err := adm.DeleteTopics(ctx, names...); err != nil {
+			t.Logf("warning: delete topics %v: %v", names, err)
+		}
+		if _, err := adm.DeleteGroups(ctx, p.groups...); err != nil {
+			t.Logf("warning: delete groups %v: %v", p.groups, err)
+		}
+	})
+	return p
+}
+
+// runArgs are the flags that point `leadscore run` at the pipeline's
+// topics and groups, with 3 input partitions.
+func (p *pipeline) runArgs(archiveDir, metricsAddr string) []string {
+	return []string{"--archive-dir", archiveDir, "--metrics-addr", metricsAddr,
+		"--group", p.groups[0], "--archive-group", p.groups[1], "--transactional-id", p.prefix + "-txn",
+		"--topic-touchpoints", p.topics["touchpoints"], "--topic-mql", p.topics["mql"], "--topic-dlq", p.topics["dlq"],
+		"--topic-state", p.topics["state"], "--topic-scored", p.topics["scored"], "--partitions", "3"}
+}
+
+// waitAllScored waits until the process has consumed n records and checks
+// that each was scored, a duplicate or dead-lettered, some scored.
+func (e *e2e) waitAllScored(p *proc, metricsURL string, n int) metrics {
+	e.t.Helper()
+	m := e.waitMetrics(p, metricsURL, 30*time.Second, fmt.Sprintf("%d records consumed", n),
+		[]string{"leadscore_touchpoints_consumed_total"},
+		func(m metrics) bool { return m.sums["leadscore_touchpoints_consumed_total"] >= float64(n) })
+	scored := int(m.sums["leadscore_touchpoints_scored_total"])
+	dup := int(m.sums["leadscore_touchpoints_duplicate_total"])
+	dead := int(m.sums["leadscore_touchpoints_dead_lettered_total"])
+	if got := m.sums["leadscore_touchpoints_consumed_total"]; got != float64(n) || scored+dup+dead != n || scored == 0 {
+		e.t.Errorf("consumed %g, scored %d + duplicate %d + dead-lettered %d; want %d consumed, each in one of them, some scored",
+			got, scored, dup, dead, n)
+	}
+	return m
 }

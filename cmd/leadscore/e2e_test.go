@@ -13,9 +13,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -108,39 +105,14 @@ func TestRunInteropRealKafka(t *testing.T) {
 	e := newE2E(t)
 
 	brokers := strings.Join(cluster.Brokers, ",")
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	prefix := "leadscore-e2e-" + hex.EncodeToString(suffix[:])
-	topics := map[string]string{}
-	for _, name := range []string{"touchpoints", "mql", "dlq", "state", "scored"} {
-		topics[name] = prefix + "." + name
-	}
-	groups := []string{prefix + "-scorer", prefix + "-archiver", prefix + "-interop"}
-	adm := cluster.Admin(t)
-	// Registered before the process starts, so it runs after it is gone.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var names []string
-		for _, tp := range topics {
-			names = append(names, tp)
-		}
-		if _, err := adm.DeleteTopics(ctx, names...); err != nil {
-			t.Logf("warning: delete topics %v: %v", names, err)
-		}
-		if _, err := adm.DeleteGroups(ctx, groups...); err != nil {
-			t.Logf("warning: delete groups %v: %v", groups, err)
-		}
-	})
+	pl := newPipeline(t, cluster.Admin(t), "leadscore-e2e-", "interop")
+	topics, groups := pl.topics, pl.groups
 
 	tmp := t.TempDir()
 	maddr := freeAddr(t)
 	archiveDir := filepath.Join(tmp, "archive")
-	p := e.startLeadscore("run", "--brokers", brokers, "--archive-dir", archiveDir, "--metrics-addr", maddr,
-		"--group", groups[0], "--archive-group", groups[1], "--transactional-id", prefix+"-txn",
-		"--topic-touchpoints", topics["touchpoints"], "--topic-mql", topics["mql"], "--topic-dlq", topics["dlq"],
-		"--topic-state", topics["state"], "--topic-scored", topics["scored"],
-		"--partitions", "3", "--archive-flush-idle", "2s", "--archive-roll-interval", "1m")
+	p := e.startLeadscore(append([]string{"run", "--brokers", brokers}, append(pl.runArgs(archiveDir, maddr),
+		"--archive-flush-idle", "2s", "--archive-roll-interval", "1m")...)...)
 	e.waitReady(p, "http://"+maddr+"/readyz", 45*time.Second)
 	e.phase("start")
 

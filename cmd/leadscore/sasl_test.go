@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -181,49 +180,17 @@ func TestTLSSASLRealKafka(t *testing.T) {
 	// run over SCRAM-SHA-512, its password from the environment as the
 	// docs advise, scoring touchpoints gen sends over TLS with PLAIN.
 	t.Setenv("LEADSCORE_SASL_PASSWORD", scramPass)
-	topics := map[string]string{}
-	for _, name := range []string{"touchpoints", "mql", "dlq", "state", "scored"} {
-		topics[name] = prefix + "." + name
-	}
-	groups := []string{prefix + "-scorer", prefix + "-archiver"}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var names []string
-		for _, tp := range topics {
-			names = append(names, tp)
-		}
-		if _, err := adm.DeleteTopics(ctx, names...); err != nil {
-			t.Logf("warning: delete topics %v: %v", names, err)
-		}
-		if _, err := adm.DeleteGroups(ctx, groups...); err != nil {
-			t.Logf("warning: delete groups %v: %v", groups, err)
-		}
-	})
+	pl := newPipeline(t, adm, "leadscore-sasl-run-")
 	maddr := freeAddr(t)
-	runArgs := append([]string{"run"}, secure...)
-	runArgs = append(runArgs, "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", scramUser,
-		"--archive-dir", filepath.Join(t.TempDir(), "archive"), "--metrics-addr", maddr,
-		"--group", groups[0], "--archive-group", groups[1], "--transactional-id", prefix+"-txn",
-		"--topic-touchpoints", topics["touchpoints"], "--topic-mql", topics["mql"], "--topic-dlq", topics["dlq"],
-		"--topic-state", topics["state"], "--topic-scored", topics["scored"], "--partitions", "3")
-	p := e.startLeadscore(runArgs...)
+	runArgs := append(append([]string{"run"}, secure...), "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", scramUser)
+	p := e.startLeadscore(append(runArgs, pl.runArgs(filepath.Join(t.TempDir(), "archive"), maddr)...)...)
 	e.waitReady(p, "http://"+maddr+"/readyz", 45*time.Second)
 	e.phase("run over SCRAM-SHA-512: ready")
 
 	const genCount = 2000
 	e.run(60*time.Second, nil, e.bin, append([]string{"gen"}, append(login("PLAIN", kafkatest.PlainUser, kafkatest.PlainPassword),
-		"--topic", topics["touchpoints"], "--count", strconv.Itoa(genCount), "--live=false", "--quiet")...)...)
-	m := e.waitMetrics(p, "http://"+maddr+"/metrics", 30*time.Second, fmt.Sprintf("the %d generated records consumed", genCount),
-		[]string{"leadscore_touchpoints_consumed_total"},
-		func(m metrics) bool { return m.sums["leadscore_touchpoints_consumed_total"] >= genCount })
-	scored := int(m.sums["leadscore_touchpoints_scored_total"])
-	dup := int(m.sums["leadscore_touchpoints_duplicate_total"])
-	dead := int(m.sums["leadscore_touchpoints_dead_lettered_total"])
-	if got := m.sums["leadscore_touchpoints_consumed_total"]; got != genCount || scored+dup+dead != genCount || scored == 0 {
-		t.Errorf("consumed %g, scored %d + duplicate %d + dead-lettered %d; want %d consumed, each in one of them, some scored",
-			got, scored, dup, dead, genCount)
-	}
+		"--topic", pl.topics["touchpoints"], "--count", strconv.Itoa(genCount), "--live=false", "--quiet")...)...)
+	e.waitAllScored(p, "http://"+maddr+"/metrics", genCount)
 	e.phase("score over TLS and SASL")
 	if code, took := p.terminate(30 * time.Second); code != 0 {
 		t.Errorf("leadscore run exited with %d, %v after SIGTERM (want 0 within 30s)", code, took)
@@ -301,9 +268,6 @@ func TestMutualTLSRealKafka(t *testing.T) {
 	e := newE2E(t)
 	adm := cluster.Admin(t)
 
-	var suffix [6]byte
-	_, _ = rand.Read(suffix[:])
-	prefix := "leadscore-mtls-" + hex.EncodeToString(suffix[:])
 	brokers := strings.Join(cluster.MTLS, ",")
 	withCert := []string{"--brokers", brokers, "--tls-ca", cluster.TLSCAFile,
 		"--tls-cert", cluster.TLSClientCert, "--tls-key", cluster.TLSClientKey}
@@ -336,47 +300,16 @@ func TestMutualTLSRealKafka(t *testing.T) {
 	}
 	e.phase("refused certificates")
 
-	topics := map[string]string{}
-	for _, name := range []string{"touchpoints", "mql", "dlq", "state", "scored"} {
-		topics[name] = prefix + "." + name
-	}
-	groups := []string{prefix + "-scorer", prefix + "-archiver"}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var names []string
-		for _, tp := range topics {
-			names = append(names, tp)
-		}
-		if _, err := adm.DeleteTopics(ctx, names...); err != nil {
-			t.Logf("warning: delete topics %v: %v", names, err)
-		}
-		if _, err := adm.DeleteGroups(ctx, groups...); err != nil {
-			t.Logf("warning: delete groups %v: %v", groups, err)
-		}
-	})
+	pl := newPipeline(t, adm, "leadscore-mtls-")
 	maddr := freeAddr(t)
-	p := e.startLeadscore(append(append([]string{"run"}, withCert...),
-		"--archive-dir", filepath.Join(t.TempDir(), "archive"), "--metrics-addr", maddr,
-		"--group", groups[0], "--archive-group", groups[1], "--transactional-id", prefix+"-txn",
-		"--topic-touchpoints", topics["touchpoints"], "--topic-mql", topics["mql"], "--topic-dlq", topics["dlq"],
-		"--topic-state", topics["state"], "--topic-scored", topics["scored"], "--partitions", "3")...)
+	p := e.startLeadscore(append(append([]string{"run"}, withCert...), pl.runArgs(filepath.Join(t.TempDir(), "archive"), maddr)...)...)
 	e.waitReady(p, "http://"+maddr+"/readyz", 45*time.Second)
 	e.phase("run over mutual TLS: ready")
 
 	const genCount = 1000
 	e.run(60*time.Second, nil, e.bin, append(append([]string{"gen"}, withCert...),
-		"--topic", topics["touchpoints"], "--count", strconv.Itoa(genCount), "--live=false", "--quiet")...)
-	m := e.waitMetrics(p, "http://"+maddr+"/metrics", 30*time.Second, fmt.Sprintf("the %d generated records consumed", genCount),
-		[]string{"leadscore_touchpoints_consumed_total"},
-		func(m metrics) bool { return m.sums["leadscore_touchpoints_consumed_total"] >= genCount })
-	scored := int(m.sums["leadscore_touchpoints_scored_total"])
-	dup := int(m.sums["leadscore_touchpoints_duplicate_total"])
-	dead := int(m.sums["leadscore_touchpoints_dead_lettered_total"])
-	if got := m.sums["leadscore_touchpoints_consumed_total"]; got != genCount || scored+dup+dead != genCount || scored == 0 {
-		t.Errorf("consumed %g, scored %d + duplicate %d + dead-lettered %d; want %d consumed, each in one of them, some scored",
-			got, scored, dup, dead, genCount)
-	}
+		"--topic", pl.topics["touchpoints"], "--count", strconv.Itoa(genCount), "--live=false", "--quiet")...)
+	e.waitAllScored(p, "http://"+maddr+"/metrics", genCount)
 	e.phase("score over mutual TLS")
 	if code, took := p.terminate(30 * time.Second); code != 0 {
 		t.Errorf("leadscore run exited with %d, %v after SIGTERM (want 0 within 30s)", code, took)
