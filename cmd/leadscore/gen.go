@@ -103,11 +103,11 @@ const clusterCheckTimeout = 30 * time.Second
 // and retries them without end, with nothing to show; the metadata request
 // returns that error, and gen stops at once. A cluster that cannot be
 // reached yet (connection refused or timed out: a broker still starting)
-// is asked again until clusterCheckTimeout, then its last error is
-// returned. A topic that does not exist is not an error here: clusters
-// with auto.create.topics.enable create it on first use, and the others
-// fail each record with UNKNOWN_TOPIC_OR_PARTITION.
-// The first such error is noted on notes.
+// is asked again until clusterCheckTimeout, with a note on notes the
+// first time, then its last error is returned. A topic that does not
+// exist is not an error here: clusters with auto.create.topics.enable
+// create it on first use, and the others fail each record with
+// UNKNOWN_TOPIC_OR_PARTITION.
 func checkCluster(ctx context.Context, cl *kgo.Client, topic string, notes io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, clusterCheckTimeout)
 	defer cancel()
