@@ -92,17 +92,19 @@ usage() {
   exit 2
 }
 
+# check_port dies unless $2, the value of variable $1, is a TCP port number.
+check_port() {
+  [[ "$2" =~ ^[0-9]+$ ]] || die "$1 must be a number, got '$2'"
+  (($2 > 0 && $2 < 65536)) || die "$1 out of range: $2"
+}
+
 validate_env() {
-  [[ "${PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_PORT must be a number, got '${PORT}'"
-  [[ "${CONTROLLER_PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_CONTROLLER_PORT must be a number, got '${CONTROLLER_PORT}'"
-  [[ "${SASL_PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_SASL_PORT must be a number, got '${SASL_PORT}'"
-  [[ "${MTLS_PORT}" =~ ^[0-9]+$ ]] || die "KAFKA_MTLS_PORT must be a number, got '${MTLS_PORT}'"
+  check_port KAFKA_PORT "${PORT}"
+  check_port KAFKA_CONTROLLER_PORT "${CONTROLLER_PORT}"
+  check_port KAFKA_SASL_PORT "${SASL_PORT}"
+  check_port KAFKA_MTLS_PORT "${MTLS_PORT}"
   [[ "${START_TIMEOUT}" =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be a number of seconds, got '${START_TIMEOUT}'"
-  ((PORT > 0 && PORT < 65536)) || die "KAFKA_PORT out of range: ${PORT}"
-  ((CONTROLLER_PORT > 0 && CONTROLLER_PORT < 65536)) || die "KAFKA_CONTROLLER_PORT out of range: ${CONTROLLER_PORT}"
-  ((SASL_PORT > 0 && SASL_PORT < 65536)) || die "KAFKA_SASL_PORT out of range: ${SASL_PORT}"
   ((PORT != CONTROLLER_PORT)) || die "KAFKA_CONTROLLER_PORT must differ from KAFKA_PORT (${PORT})"
-  ((MTLS_PORT > 0 && MTLS_PORT < 65536)) || die "KAFKA_MTLS_PORT out of range: ${MTLS_PORT}"
   ((SASL_PORT != PORT && SASL_PORT != CONTROLLER_PORT)) ||
     die "KAFKA_SASL_PORT must differ from KAFKA_PORT and KAFKA_CONTROLLER_PORT (${SASL_PORT})"
   ((MTLS_PORT != PORT && MTLS_PORT != CONTROLLER_PORT && MTLS_PORT != SASL_PORT)) ||
@@ -290,14 +292,11 @@ EOF
 # certificate of the SASL_SSL and MTLS listeners, exporting the certificate
 # as the CA file clients trust, and the MTLS listener's client certificate.
 make_tls() {
-  local keytool=""
-  if [[ -n "${JAVA_HOME:-}" && -x "${JAVA_HOME}/bin/keytool" ]]; then
-    keytool="${JAVA_HOME}/bin/keytool"
-  elif [[ -x "$(dirname "$(readlink -f "$(command -v "${JAVA}")")")/keytool" ]]; then
-    keytool="$(dirname "$(readlink -f "$(command -v "${JAVA}")")")/keytool"
-  else
-    keytool="$(command -v keytool || true)"
-  fi
+  # keytool where java is: JAVA_HOME's (which set JAVA), beside the java on
+  # PATH (links resolved), else on PATH.
+  local keytool
+  keytool="$(dirname "$(readlink -f "$(command -v "${JAVA}")")")/keytool"
+  [[ -x "${keytool}" ]] || keytool="$(command -v keytool || true)"
   [[ -n "${keytool}" ]] || die "keytool not found (it comes with Java: JAVA_HOME/bin, next to java, or on PATH)"
   mkdir -p "${TLS_DIR}"
   chmod 700 "${TLS_DIR}"

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -21,8 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/leadscore/leadscore/internal/kafkatest"
 )
@@ -76,20 +73,17 @@ func TestTLSSASLRealKafka(t *testing.T) {
 
 	// The broker applies a new credential a moment after it answers, and
 	// gen stops at the first refused login: log in once with each first.
-	caPEM, err := os.ReadFile(cluster.TLSCAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		t.Fatalf("%s holds no PEM certificate", cluster.TLSCAFile)
-	}
-	auth := scram.Auth{User: scramUser, Pass: scramPass}
-	for _, mech := range []sasl.Mechanism{auth.AsSha256Mechanism(), auth.AsSha512Mechanism()} {
+	// The client options are the binary's own (kafkaFlags.opts).
+	for _, mech := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512"} {
+		k := kafkaFlags{brokers: strings.Join(cluster.SASLSSL, ","), tlsCA: cluster.TLSCAFile,
+			saslMechanism: mech, saslUser: scramUser, saslPassword: scramPass}
+		opts, err := k.opts()
+		if err != nil {
+			t.Fatal(err)
+		}
 		deadline := time.Now().Add(15 * time.Second)
 		for {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.SASLSSL...), kgo.SASL(mech),
-				kgo.DialTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}))
+			cl, err := kgo.NewClient(opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +95,7 @@ func TestTLSSASLRealKafka(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("log in as %s with %s over %v: %v", scramUser, mech.Name(), cluster.SASLSSL, err)
+				t.Fatalf("log in as %s with %s over %v: %v", scramUser, mech, cluster.SASLSSL, err)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
