@@ -30,7 +30,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	var configPath string
 	fs.StringVar(&configPath, "config", "", "YAML `file` of settings; keys are flag names")
 	fs.SetOutput(io.Discard)
-	// --config must be known before the other flags are applied.
+	// --config must be known before the other flags are applied: from
+	// LEADSCORE_CONFIG, or the command line, which wins.
+	configPath = os.Getenv("LEADSCORE_CONFIG")
 	for i := 0; i < len(args); i++ {
 		a := strings.TrimLeft(args[i], "-")
 		if a == args[i] || args[i] == "--" {
@@ -70,6 +72,16 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError{fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
 	return nil
+}
+
+// setDefault changes the default of a registered flag, in its value and in
+// what -h prints.
+func setDefault(fs *flag.FlagSet, name, value string) {
+	f := fs.Lookup(name)
+	if err := f.Value.Set(value); err != nil {
+		panic(fmt.Sprintf("default of --%s: %v", name, err))
+	}
+	f.DefValue = f.Value.String()
 }
 
 func applyConfigFile(fs *flag.FlagSet, path string) error {

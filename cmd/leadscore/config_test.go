@@ -152,3 +152,54 @@ func TestHugePagesSetting(t *testing.T) {
 		t.Errorf("LEADSCORE_HUGE_PAGES=sometimes: %v, want an error naming it", err)
 	}
 }
+
+// TestConfigFromEnvironment: LEADSCORE_CONFIG names the file as --config
+// does, and --config on the command line wins over it.
+func TestConfigFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	envFile, flagFile := filepath.Join(dir, "env.yaml"), filepath.Join(dir, "flag.yaml")
+	for p, body := range map[string]string{envFile: "group: env-file\npartitions: 3\n", flagFile: "group: flag-file\n"} {
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("LEADSCORE_CONFIG", envFile)
+	fs, f := newTestFlags()
+	if err := parseFlags(fs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if f.group != "env-file" || f.partitions != 3 {
+		t.Errorf("LEADSCORE_CONFIG: group %q partitions %d, want env-file 3", f.group, f.partitions)
+	}
+	fs, f = newTestFlags()
+	if err := parseFlags(fs, []string{"--config=" + flagFile}); err != nil {
+		t.Fatal(err)
+	}
+	if f.group != "flag-file" || f.partitions != 12 {
+		t.Errorf("--config over LEADSCORE_CONFIG: group %q partitions %d, want flag-file 12", f.group, f.partitions)
+	}
+	t.Setenv("LEADSCORE_CONFIG", filepath.Join(dir, "none.yaml"))
+	fs, _ = newTestFlags()
+	if err := parseFlags(fs, nil); err == nil || !strings.Contains(err.Error(), "none.yaml") {
+		t.Errorf("a missing LEADSCORE_CONFIG file: %v", err)
+	}
+}
+
+// TestSetDefault: a command's own default is the value and what -h prints
+// (dev's partitions and archive timings).
+func TestSetDefault(t *testing.T) {
+	fs, f := newTestFlags()
+	setDefault(fs, "partitions", "6")
+	setDefault(fs, "archive-roll-interval", "1m")
+	if f.partitions != 6 || f.archiveRollInterval != time.Minute {
+		t.Errorf("partitions %d roll interval %v", f.partitions, f.archiveRollInterval)
+	}
+	var help strings.Builder
+	fs.SetOutput(&help)
+	fs.PrintDefaults()
+	for _, want := range []string{"partitions of a created input topic (default 6)", "(default 1m0s)"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("-h does not say %q:\n%s", want, help.String())
+		}
+	}
+}

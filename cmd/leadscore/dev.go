@@ -36,9 +36,9 @@ func cmdDev(ctx context.Context, st *stopper, args []string) error {
 	summary := fs.Duration("summary-every", 2*time.Second, "how often to print the one-line summary (0: never)")
 	// Smaller defaults suit a laptop: two cores do not need twelve
 	// partitions, and archive files should appear within a minute.
-	_ = fs.Set("partitions", "6")
-	_ = fs.Set("archive-roll-interval", "1m")
-	_ = fs.Set("archive-flush-idle", "10s")
+	setDefault(fs, "partitions", "6")
+	setDefault(fs, "archive-roll-interval", "1m")
+	setDefault(fs, "archive-flush-idle", "10s")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -14,8 +14,9 @@
 // The first SIGINT or SIGTERM stops run and dev gracefully: the open
 // transaction commits, archive files close, the groups are left, within
 // --shutdown-timeout (+5 s for the rest) or the process exits with
-// status 1. A second signal exits at once with 128 + its number. A
-// mistake in the command line, the configuration or the model exits 2.
+// status 1. A second signal exits at once with 128 + its number (the same
+// signal again within 0.5 s is the same request). A mistake in the command
+// line, the configuration or the model exits 2.
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 )
 
 const usage = `leadscore: streaming behavioural lead scoring on Kafka
@@ -38,7 +40,51 @@ Usage:
 Run 'leadscore COMMAND -h' for the flags of a command.
 `
 
-var version = "dev"
+// version is the release, set by the linker for release builds
+// (-ldflags "-X main.version=v1.2.3"); without it buildVersion says what
+// the Go toolchain recorded.
+var version = ""
+
+// buildVersion returns version, or the module's version when the binary
+// was built with 'go install ...@version', or "devel" with the VCS
+// revision and time the toolchain stamped into a build from a checkout
+// ("+dirty" for uncommitted changes), and the Go version.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if version != "" {
+		if ok {
+			return version + " " + bi.GoVersion
+		}
+		return version
+	}
+	if !ok {
+		return "devel"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+		var rev, when, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		if rev != "" {
+			v += " " + rev[:min(12, len(rev))] + dirty
+			if when != "" {
+				v += " " + when
+			}
+		}
+	}
+	return v + " " + bi.GoVersion
+}
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -64,8 +110,8 @@ func run(args []string) int {
 	case "model":
 		err = cmdModel(args[1:])
 	case "version", "--version", "-version":
-		fmt.Println("leadscore", version)
-	case "help", "-h", "--help", "-help":
+		fmt.Println("leadscore", buildVersion())
+	case "help", "-h", "--h", "--help", "-help":
 		fmt.Print(usage)
 	default:
 		fmt.Fprintf(os.Stderr, "leadscore: unknown command %q\n\n%s", args[0], usage)

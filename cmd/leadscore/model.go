@@ -9,9 +9,19 @@ import (
 )
 
 // cmdModel checks model files or prints the default model.
+const modelUsage = `Usage:
+  leadscore model validate FILE...  check scoring model files: each is reported ok, or its
+                                    errors with file, line and field (exit 1 if any has one)
+  leadscore model show              print the default scoring model (embedded in the binary)
+`
+
 func cmdModel(args []string) error {
 	if len(args) == 0 {
 		return usageError{errors.New("model: want 'model validate FILE...' or 'model show'")}
+	}
+	if isHelp(args[0]) || len(args) > 1 && isHelp(args[1]) {
+		fmt.Print(modelUsage)
+		return nil
 	}
 	switch args[0] {
 	case "show":
@@ -37,5 +47,14 @@ func cmdModel(args []string) error {
 		}
 		return nil
 	}
-	return usageError{fmt.Errorf("model: unknown subcommand %q", args[0])}
+	return usageError{fmt.Errorf("model: unknown subcommand %q (want validate or show)", args[0])}
+}
+
+// isHelp reports whether arg asks for help, as the flag package reads it.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "--h", "-help", "--help", "help":
+		return true
+	}
+	return false
 }

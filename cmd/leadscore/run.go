@@ -54,6 +54,7 @@ type pipelineFlags struct {
 
 	metricsAddr string
 	hugePages   bool
+	noScorer    bool // run --score=false: the archiver alone
 }
 
 func (f *pipelineFlags) register(fs *flag.FlagSet, defBrokers, defArchive, defMetrics string) {
@@ -127,36 +128,16 @@ func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log
 	if err != nil {
 		return nil, err
 	}
-	model, err := loadModel(f.model)
-	if err != nil {
-		return nil, err
-	}
-	format, err := ingest.ParseFormat(f.inputFormat)
-	if err != nil {
-		return nil, usageError{fmt.Errorf("--input-format: %w", err)}
-	}
-	if err := f.ensureTopics(ctx, kopts); err != nil {
-		return nil, err
+	if f.noScorer && f.archiveDir == "" {
+		return nil, usageError{errors.New("--score=false runs the archiver alone: it needs --archive-dir")}
 	}
 	c := &components{log: log, reg: reg, hugePages: f.hugePages}
-	c.pipeline, err = ingest.New(ingest.Config{
-		Kafka:              kopts,
-		Hooks:              []kgo.Hook{clientMetrics(reg, "scorer")},
-		Group:              f.group,
-		TransactionalID:    f.txnID(),
-		InstanceID:         f.instanceID,
-		SessionTimeout:     f.sessionTimeout,
-		Topics:             f.topics,
-		Model:              model,
-		Decoder:            ingest.DecoderConfig{Format: format, MaxValueBytes: f.maxValueBytes},
-		CommitInterval:     f.commitInterval,
-		TransactionTimeout: f.txnTimeout,
-		ShutdownTimeout:    f.shutdownTimeout,
-		Logger:             log,
-		Registerer:         reg,
-	})
-	if err != nil {
-		return nil, usageError{err}
+	if f.noScorer {
+		if err := f.ensureTopics(ctx, kopts); err != nil {
+			return nil, err
+		}
+	} else if err := f.buildScorer(ctx, c, kopts); err != nil {
+		return nil, err
 	}
 	if f.archiveDir != "" {
 		c.archiver, err = archive.New(archive.Config{
@@ -190,6 +171,42 @@ func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log
 	return c, nil
 }
 
+// buildScorer loads the model, creates missing topics when allowed and
+// builds the scorer into c.
+func (f *pipelineFlags) buildScorer(ctx context.Context, c *components, kopts []kgo.Opt) error {
+	model, err := loadModel(f.model)
+	if err != nil {
+		return err
+	}
+	format, err := ingest.ParseFormat(f.inputFormat)
+	if err != nil {
+		return usageError{fmt.Errorf("--input-format: %w", err)}
+	}
+	if err := f.ensureTopics(ctx, kopts); err != nil {
+		return err
+	}
+	c.pipeline, err = ingest.New(ingest.Config{
+		Kafka:              kopts,
+		Hooks:              []kgo.Hook{clientMetrics(c.reg, "scorer")},
+		Group:              f.group,
+		TransactionalID:    f.txnID(),
+		InstanceID:         f.instanceID,
+		SessionTimeout:     f.sessionTimeout,
+		Topics:             f.topics,
+		Model:              model,
+		Decoder:            ingest.DecoderConfig{Format: format, MaxValueBytes: f.maxValueBytes},
+		CommitInterval:     f.commitInterval,
+		TransactionTimeout: f.txnTimeout,
+		ShutdownTimeout:    f.shutdownTimeout,
+		Logger:             c.log,
+		Registerer:         c.reg,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
 func (f *pipelineFlags) ensureTopics(ctx context.Context, kopts []kgo.Opt) error {
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
@@ -215,7 +232,8 @@ func (c *components) handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !c.pipeline.Ready() {
+		// An archiver alone is ready once built: it keeps no state to restore.
+		if c.pipeline != nil && !c.pipeline.Ready() {
 			http.Error(w, "not ready: joining the group or restoring state", http.StatusServiceUnavailable)
 			return
 		}
@@ -233,7 +251,9 @@ func (c *components) run(ctx context.Context) error {
 			return nil
 		})
 	}
-	g.Go(func() error { return c.pipeline.Run(ctx) })
+	if c.pipeline != nil {
+		g.Go(func() error { return c.pipeline.Run(ctx) })
+	}
 	if c.archiver != nil {
 		g.Go(func() error { return c.archiver.Run(ctx) })
 	}
@@ -276,9 +296,11 @@ func cmdRun(ctx context.Context, st *stopper, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var f pipelineFlags
 	f.register(fs, "", "", ":9464")
+	score := fs.Bool("score", true, "run the scorer in this process; false: the archiver alone (with --archive-dir), as a separate deployment")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	f.noScorer = !*score
 	st.bound(f.shutdownTimeout)
 	log, err := f.logs.logger(os.Stderr)
 	if err != nil {
@@ -289,6 +311,6 @@ func cmdRun(ctx context.Context, st *stopper, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("leadscore running", "brokers", f.kafka.brokers, "metrics", f.metricsAddr, "archive", f.archiveDir)
+	log.Info("leadscore running", "brokers", f.kafka.brokers, "scorer", !f.noScorer, "metrics", f.metricsAddr, "archive", f.archiveDir)
 	return c.run(ctx)
 }

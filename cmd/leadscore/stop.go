@@ -20,6 +20,13 @@ const shutdownGrace = 5 * time.Second
 // lastGrace bounds what a command asked to run before a forced exit.
 const lastGrace = 5 * time.Second
 
+// repeatWindow is how soon after the first signal the same signal again
+// is taken as the same request, not a second one: coreutils' timeout (as
+// other supervisors) sends its signal to the process and then to its
+// process group, which the process is in, so that it arrives twice at
+// once. A second Ctrl-C meant to force the exit comes later than this.
+const repeatWindow = 500 * time.Millisecond
+
 // Exit statuses (README, "Stopping").
 const (
 	exitOK     = 0
@@ -32,8 +39,9 @@ const (
 
 // stopper turns signals into a stop. The first SIGINT or SIGTERM cancels
 // ctx: a graceful stop (the open transaction commits, archive files close,
-// the groups are left). A second one exits at once. Once a command has
-// set a bound, a stop that outlasts it exits too.
+// the groups are left). A second one exits at once, unless it is the same
+// signal within repeatWindow of the first. Once a command has set a bound,
+// a stop that outlasts it exits too.
 //
 // One channel stays subscribed to both signals from start to exit, so
 // that no second signal can fall between two subscriptions and kill the
@@ -113,10 +121,17 @@ func (s *stopper) watch() {
 	s.mu.Unlock()
 	s.cancel()
 
-	select {
-	case sig = <-s.sigs:
-	case <-s.quit:
-		return
+	first, at := sig, time.Now()
+	for {
+		select {
+		case sig = <-s.sigs:
+		case <-s.quit:
+			return
+		}
+		if sig != first || time.Since(at) >= repeatWindow {
+			break
+		}
+		s.say(slog.LevelInfo, fmt.Sprintf("%v again within %v: the same request, still stopping gracefully", sig, repeatWindow))
 	}
 	code := exitFailed
 	if n, ok := sig.(syscall.Signal); ok {

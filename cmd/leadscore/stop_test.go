@@ -128,6 +128,9 @@ func TestStopperSecondSignal(t *testing.T) {
 				r.s.beforeForcedExit(func() { ran = true })
 				r.sigs <- syscall.SIGINT
 				synctest.Wait()
+				if sig == syscall.SIGINT {
+					time.Sleep(repeatWindow)
+				}
 				r.sigs <- sig
 				if c := r.exited(); c != 128+int(sig) {
 					t.Fatalf("exit %d, want %d", c, 128+int(sig))
@@ -153,14 +156,43 @@ func TestStopperLastFunctionBounded(t *testing.T) {
 		r.s.beforeForcedExit(func() { <-release })
 		r.sigs <- syscall.SIGINT
 		synctest.Wait()
-		r.sigs <- syscall.SIGINT
+		r.sigs <- syscall.SIGTERM
 		time.Sleep(lastGrace - time.Millisecond)
 		if c := r.exited(); c != -1 {
 			t.Fatalf("exit %d before lastGrace", c)
 		}
 		time.Sleep(2 * time.Millisecond)
-		if c := r.exited(); c != 130 {
-			t.Fatalf("exit %d after lastGrace, want 130", c)
+		if c := r.exited(); c != 143 {
+			t.Fatalf("exit %d after lastGrace, want 143", c)
+		}
+	})
+}
+
+// The same signal twice at once (coreutils' timeout sends it to the
+// process and to its group) is one request; again after repeatWindow it
+// forces the exit.
+func TestStopperRepeatedSignal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newStopRig(t)
+		r.s.bound(30 * time.Second)
+		r.sigs <- syscall.SIGTERM
+		r.sigs <- syscall.SIGTERM
+		synctest.Wait()
+		if c := r.exited(); c != -1 {
+			t.Fatalf("exit %d on a repeated signal", c)
+		}
+		if !strings.Contains(string(r.out.Bytes()), "terminated again within 500ms: the same request") {
+			t.Fatalf("output %q", r.out.Bytes())
+		}
+		time.Sleep(repeatWindow - 2*time.Millisecond)
+		r.sigs <- syscall.SIGTERM
+		if c := r.exited(); c != -1 {
+			t.Fatalf("exit %d on a repeat within repeatWindow", c)
+		}
+		time.Sleep(2 * time.Millisecond)
+		r.sigs <- syscall.SIGTERM
+		if c := r.exited(); c != 143 {
+			t.Fatalf("exit %d on a signal after repeatWindow, want 143", c)
 		}
 	})
 }
