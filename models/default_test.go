@@ -25,8 +25,8 @@ func TestDefault(t *testing.T) {
 	if got, want := m.TraitKeys(), []string{"company_size", "country", "industry", "title"}; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("TraitKeys = %q, want %q", got, want)
 	}
-	// Every rule is named: names show up in MQL contributors and the
-	// archive, and derived names are for quick experiments.
+	// Every rule is named: names show up in the archive, and derived
+	// names are for quick experiments.
 	for _, r := range m.Rules {
 		if r.Name == DefaultRuleName(&r) {
 			t.Errorf("rule %q has no explicit name", r.Name)

@@ -99,7 +99,8 @@ type Model struct {
 // with the most conditions wins (Type counts as one, Channel one, Campaign
 // one, each property glob one); among equals, the first in the file.
 type Rule struct {
-	// Name identifies the rule in MQL contributors and the archive.
+	// Name identifies the rule in the archive (the touchpoints' rule column);
+	// MQL contributors are grouped by type, channel and campaign instead.
 	// Default: derived from the conditions, e.g. "page_view/url=*/pricing*".
 	Name string
 	// Type is required; it matches the touchpoint's type exactly.
