@@ -210,8 +210,9 @@ const (
 	maxOptBytes     = 256 // account_id, channel, campaign
 )
 
-// maxKeptBuf bounds the decoded-string buffer kept between records.
-const maxKeptBuf = 1 << 16
+// maxKeptBuf bounds the decoded-string buffer kept between records: a
+// partition worker has 2*scorer.PrefetchBatch decoders.
+const maxKeptBuf = 1 << 14
 
 // Limits on DecoderConfig values.
 const (

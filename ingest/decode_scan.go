@@ -124,8 +124,10 @@ type scanner struct {
 }
 
 // maxKeptMembers bounds the member buffers kept between records, so that
-// one huge record does not pin megabytes per partition worker.
-const maxKeptMembers = 1 << 12
+// huge records do not pin megabytes per partition worker (2 buffers of 32
+// bytes a member in each of its 2*scorer.PrefetchBatch decoders: at most
+// 4 MiB with these bounds). Usual records have tens of members.
+const maxKeptMembers = 1 << 10
 
 // reset prepares s to scan data, keeping buffer capacity.
 func (s *scanner) reset(data []byte) {

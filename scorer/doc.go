@@ -223,8 +223,9 @@
 // do not stall the CPU. With 100k leads picked at
 // random this more than halves the time per event (BenchmarkApply against
 // BenchmarkApplyPrefetch). The pipeline goes further with a Prefetcher:
-// it decodes a group of 16 records while the previous group's chains are
-// walked, one level per record, then applies that group.
+// it decodes a group of PrefetchBatch (32) records while the previous
+// group's chains are walked, one level per record, then applies that
+// group.
 //
 // The undo log of a transaction copies a lead's struct and its groups and
 // hot caps at its first change, its cold caps at their first change, not

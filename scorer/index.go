@@ -211,8 +211,13 @@ func (t *nameTable) count() int {
 // PrefetchBatch is the number of touchpoints Prefetch works on at once:
 // enough loads in flight to hide most of the memory latency, few enough
 // that what they bring in stays in the second-level cache (where the
-// prefetch instructions put it on amd64) until Apply uses it.
-const PrefetchBatch = 16
+// prefetch instructions put it on amd64) until Apply uses it. The
+// pipeline's worker decodes and applies groups of this many records, and
+// switches between the decoder's code and the engine's less often with
+// larger groups: 32 made BenchmarkDecodeApply 3-5 % faster than 16 on an
+// Intel Xeon host and no slower on an AMD EPYC one, where 64 was slower
+// (bench/RESULTS.md, sessions 14 and 18); the engine alone does not care.
+const PrefetchBatch = 32
 
 // Prefetch brings the memory that applying tps will read into the CPU
 // caches, for the Apply calls that follow. It changes nothing: a
