@@ -45,19 +45,23 @@ kafka-down: ## stop the local Apache Kafka broker
 PGO := $(CURDIR)/cmd/leadscore/default.pgo
 
 .PHONY: bench
-# BenchmarkRestore reads a changelog from Kafka (deploy/kafka.sh's broker when
-# KAFKA_BROKERS is unset): it runs last, on its own, so that no other
-# benchmark shares the two cores with a broker, and a broker it started is
-# stopped afterwards, so that it does not slow later runs either.
+# BenchmarkRestore reads a changelog from Kafka: it runs last, on its own,
+# so that no other benchmark shares the two cores with a broker. Its
+# broker is KAFKA_BROKERS, else deploy/kafka.sh's (the benchmarks' broker),
+# started here when it is down and then stopped on the way out, Ctrl-C
+# included, so that it does not slow later runs either.
 bench: ## Go benchmarks of the hot paths (scorer, decoders, archive rows, restore), built with the PGO profile
-	@up=0; [[ -n "$${KAFKA_BROKERS:-}" ]] || ! bash deploy/kafka.sh status >/dev/null 2>&1 || up=1; \
-	set -x; \
-	$(GO) test -pgo='$(PGO)' -run '^$$' -bench . -skip '^BenchmarkRestore$$' -benchmem -cpu 1 ./scorer ./ingest ./sinks/archive && \
-	$(GO) test -pgo='$(PGO)' -run '^$$' -bench '^BenchmarkRestore$$' -benchmem -cpu 1 ./ingest; rc=$$?; \
-	{ set +x; } 2>/dev/null; \
-	if [[ $$up == 0 && -z "$${KAFKA_BROKERS:-}" ]] && bash deploy/kafka.sh status >/dev/null 2>&1; then \
-	  echo "make bench: stopping the broker BenchmarkRestore started"; bash deploy/kafka.sh down; fi; \
-	exit $$rc
+	$(GO) test -pgo='$(PGO)' -run '^$$' -bench . -skip '^BenchmarkRestore$$' -benchmem -cpu 1 ./scorer ./ingest ./sinks/archive
+	@set -e; \
+	if [[ -z "$${KAFKA_BROKERS:-}" ]]; then \
+	  if ! bash deploy/kafka.sh status >/dev/null 2>&1; then \
+	    trap 'echo "make bench: stopping the broker it started"; bash deploy/kafka.sh down' EXIT; \
+	    bash deploy/kafka.sh up >/dev/null; \
+	  fi; \
+	  export KAFKA_BROKERS="$$(bash deploy/kafka.sh bootstrap)"; \
+	fi; \
+	echo "BenchmarkRestore on the broker at $$KAFKA_BROKERS"; \
+	$(GO) test -pgo='$(PGO)' -run '^$$' -bench '^BenchmarkRestore$$' -benchmem -cpu 1 ./ingest
 
 .PHONY: pgo
 pgo: ## regenerate cmd/leadscore/default.pgo (benchmarks + e2e harness; needs a broker: make kafka-up)

@@ -276,18 +276,24 @@ func TestDecodeReuse(t *testing.T) {
 	}
 	// A huge record's buffers are not kept for the next records.
 	// (the last member removes p0, which grows the dead marks)
+	// (and a top-level key with escapes, decoded into the key buffer)
 	big := good("properties", `{"big":"`+strings.Repeat(`\n`, 1<<16)+`",`+add(manyProps(20000), `"p0":[0]`)[1:])
+	big = `{"x` + strings.Repeat(`\n`, 1<<15) + `":0,` + big[1:]
 	if err := d.Decode([]byte("k"), []byte(big), nil, &tp); err != nil {
 		t.Fatal(err)
 	}
-	if cap(d.sc.tab) <= maxKeptMembers || cap(d.buf) <= maxKeptBuf || cap(d.dead) <= maxKeptMembers {
-		t.Fatalf("the huge record did not grow the buffers: tab %d, buf %d, dead %d", cap(d.sc.tab), cap(d.buf), cap(d.dead))
+	if cap(d.sc.tab) <= maxKeptMembers || cap(d.buf) <= maxKeptBuf || cap(d.dead) <= maxKeptMembers ||
+		cap(d.sc.kbuf) <= maxKeptBuf || cap(tp.Props) <= 256 {
+		t.Fatalf("the huge record did not grow the buffers: tab %d, buf %d, dead %d, kbuf %d, props %d",
+			cap(d.sc.tab), cap(d.buf), cap(d.dead), cap(d.sc.kbuf), cap(tp.Props))
 	}
 	if err := d.Decode([]byte("crm-0012345"), []byte(typicalJSON), nil, &tp); err != nil {
 		t.Fatal(err)
 	}
-	if cap(d.sc.tab) > maxKeptMembers || cap(d.buf) > maxKeptBuf || cap(d.dead) > maxKeptMembers {
-		t.Errorf("buffers kept after a huge record: tab %d, buf %d, dead %d", cap(d.sc.tab), cap(d.buf), cap(d.dead))
+	if cap(d.sc.tab) > maxKeptMembers || cap(d.buf) > maxKeptBuf || cap(d.dead) > maxKeptMembers ||
+		cap(d.sc.kbuf) > maxKeptBuf || cap(tp.Props) > 256 {
+		t.Errorf("buffers kept after a huge record: tab %d, buf %d, dead %d, kbuf %d, props %d (touchpoint: scorer's maxKeptAttrs, 256)",
+			cap(d.sc.tab), cap(d.buf), cap(d.dead), cap(d.sc.kbuf), cap(tp.Props))
 	}
 	if err := d.Decode([]byte("k"), []byte("{"), nil, &tp); err == nil {
 		t.Fatal("want an error")

@@ -138,6 +138,9 @@ func (s *scanner) reset(data []byte) {
 	if cap(s.stack) > maxKeptMembers {
 		s.stack = nil
 	}
+	if cap(s.kbuf) > maxKeptBuf {
+		s.kbuf = nil
+	}
 }
 
 // members returns the recorded members of an object span, in document

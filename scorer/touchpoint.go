@@ -48,8 +48,21 @@ func (t *Touchpoint) Prop(key string) (string, bool) {
 	return "", false
 }
 
-// Reset clears t for reuse, keeping the capacity of its slices.
+// maxKeptAttrs bounds the capacity of Props and Traits that Reset keeps:
+// a record with thousands of properties does not leave them (and the
+// record their strings point into) pinned in a reused touchpoint. Usual
+// records have a handful.
+const maxKeptAttrs = 256
+
+// Reset clears t for reuse, keeping the capacity of its slices up to
+// maxKeptAttrs.
 func (t *Touchpoint) Reset() {
 	props, traits := t.Props[:0], t.Traits[:0]
+	if cap(props) > maxKeptAttrs {
+		props = nil
+	}
+	if cap(traits) > maxKeptAttrs {
+		traits = nil
+	}
 	*t = Touchpoint{Props: props, Traits: traits}
 }

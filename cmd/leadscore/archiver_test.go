@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,13 +13,16 @@ import (
 
 // TestArchiverAlone runs the scorer and the archiver as two deployments:
 // `run` without --archive-dir, and `run --score=false --archive-dir`. The
-// archiver-only process archives every scored touchpoint, MQL event and
+// archiver, started first, waits for the topics without creating any
+// (the scorer creates them, with the input's partition count); then it
+// archives every scored touchpoint, MQL event and
 // dead letter the scorer produced, once, and scores nothing itself (it has
 // none of the scorer's metrics).
 func TestArchiverAlone(t *testing.T) {
 	cluster := kafkatest.Fake(t)
 	e := newE2E(t)
-	pl := newPipeline(t, cluster.Admin(t), "leadscore-split-")
+	adm := cluster.Admin(t)
+	pl := newPipeline(t, adm, "leadscore-split-")
 	brokers := strings.Join(cluster.Brokers, ",")
 
 	_, stderr, err := e.runErr(30*time.Second, nil, e.bin, "run", "--brokers", brokers, "--score=false", "--archive-dir", "")
@@ -26,11 +30,33 @@ func TestArchiverAlone(t *testing.T) {
 		t.Errorf("run --score=false without --archive-dir: %v, stderr:\n%s", err, tail(stderr, 2000))
 	}
 
+	// The archiver first: it waits for the topics and creates none.
 	saddr, aaddr := freeAddr(t), freeAddr(t)
-	scorer := e.startLeadscore(append([]string{"run", "--brokers", brokers}, pl.runArgs("", saddr)...)...)
 	archiveDir := filepath.Join(t.TempDir(), "archive")
 	archiver := e.startLeadscore(append([]string{"run", "--brokers", brokers, "--score=false", "--archive-flush-idle", "1s"},
 		pl.runArgs(archiveDir, aaddr)...)...)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(string(archiver.out.Bytes()), "archiver: waiting for topics to exist") {
+		if time.Now().After(deadline) || archiver.exited() {
+			t.Fatalf("the archiver alone did not say it waits for its topics:\n%s", tail(archiver.out.Bytes(), 2000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * topicPoll) // asked twice more
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	details, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range pl.topics {
+		if details.Has(tp) {
+			t.Errorf("topic %s exists before the scorer started: the archiver alone created it", tp)
+		}
+	}
+	e.phase("archiver waiting")
+
+	scorer := e.startLeadscore(append([]string{"run", "--brokers", brokers}, pl.runArgs("", saddr)...)...)
 	e.waitReady(scorer, "http://"+saddr+"/readyz", 45*time.Second)
 	e.waitReady(archiver, "http://"+aaddr+"/readyz", 45*time.Second)
 	e.phase("both ready")

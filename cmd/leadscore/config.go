@@ -30,9 +30,14 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	var configPath string
 	fs.StringVar(&configPath, "config", "", "YAML `file` of settings; keys are flag names")
 	fs.SetOutput(io.Discard)
-	// --config must be known before the other flags are applied: from
-	// LEADSCORE_CONFIG, or the command line, which wins.
-	configPath = os.Getenv("LEADSCORE_CONFIG")
+	// --config must be known before the other flags are applied: from the
+	// command line or, for run only (a deployment's settings: gen and dev
+	// have other flags), LEADSCORE_CONFIG. -h prints the defaults, so it
+	// applies neither the file nor the environment.
+	if fs.Name() == "run" {
+		configPath = os.Getenv("LEADSCORE_CONFIG")
+	}
+	help := false
 	for i := 0; i < len(args); i++ {
 		a := strings.TrimLeft(args[i], "-")
 		if a == args[i] || args[i] == "--" {
@@ -42,7 +47,14 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			configPath = v
 		} else if a == "config" && i+1 < len(args) {
 			configPath = args[i+1]
+		} else if isHelp(args[i]) {
+			help = true
 		}
+	}
+	if help {
+		fs.SetOutput(os.Stderr)
+		_ = fs.Parse([]string{"-h"})
+		os.Exit(0)
 	}
 	if configPath != "" {
 		if err := applyConfigFile(fs, configPath); err != nil {
@@ -78,6 +90,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // what -h prints.
 func setDefault(fs *flag.FlagSet, name, value string) {
 	f := fs.Lookup(name)
+	if f == nil {
+		panic("setDefault: no flag --" + name)
+	}
 	if err := f.Value.Set(value); err != nil {
 		panic(fmt.Sprintf("default of --%s: %v", name, err))
 	}

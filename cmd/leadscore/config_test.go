@@ -153,8 +153,9 @@ func TestHugePagesSetting(t *testing.T) {
 	}
 }
 
-// TestConfigFromEnvironment: LEADSCORE_CONFIG names the file as --config
-// does, and --config on the command line wins over it.
+// TestConfigFromEnvironment: LEADSCORE_CONFIG names run's file as --config
+// does, --config on the command line wins over it, and other commands
+// ignore it.
 func TestConfigFromEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	envFile, flagFile := filepath.Join(dir, "env.yaml"), filepath.Join(dir, "flag.yaml")
@@ -177,6 +178,12 @@ func TestConfigFromEnvironment(t *testing.T) {
 	}
 	if f.group != "flag-file" || f.partitions != 12 {
 		t.Errorf("--config over LEADSCORE_CONFIG: group %q partitions %d, want flag-file 12", f.group, f.partitions)
+	}
+	// Only run reads it: gen's flags are not run's.
+	gen := flag.NewFlagSet("gen", flag.ContinueOnError)
+	count := gen.Int("count", 10, "")
+	if err := parseFlags(gen, []string{"--count", "5"}); err != nil || *count != 5 {
+		t.Errorf("gen with LEADSCORE_CONFIG set: %v (count %d)", err, *count)
 	}
 	t.Setenv("LEADSCORE_CONFIG", filepath.Join(dir, "none.yaml"))
 	fs, _ = newTestFlags()

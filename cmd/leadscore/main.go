@@ -45,45 +45,24 @@ Run 'leadscore COMMAND -h' for the flags of a command.
 // the Go toolchain recorded.
 var version = ""
 
-// buildVersion returns version, or the module's version when the binary
-// was built with 'go install ...@version', or "devel" with the VCS
-// revision and time the toolchain stamped into a build from a checkout
-// ("+dirty" for uncommitted changes), and the Go version.
+// buildVersion returns version, else the main module's version as the
+// toolchain stamped it: the release tag of 'go install ...@v1.2.3', or for
+// a build from a checkout a pseudo-version naming the commit (with
+// "+dirty" for uncommitted changes); "devel" when there is none (a build
+// with -buildvcs=false, a test binary). The Go version follows.
 func buildVersion() string {
 	bi, ok := debug.ReadBuildInfo()
-	if version != "" {
-		if ok {
-			return version + " " + bi.GoVersion
-		}
-		return version
+	v := version
+	if v == "" && ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
 	}
-	if !ok {
-		return "devel"
-	}
-	v := bi.Main.Version
-	if v == "" || v == "(devel)" {
+	if v == "" {
 		v = "devel"
-		var rev, when, dirty string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.time":
-				when = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "+dirty"
-				}
-			}
-		}
-		if rev != "" {
-			v += " " + rev[:min(12, len(rev))] + dirty
-			if when != "" {
-				v += " " + when
-			}
-		}
 	}
-	return v + " " + bi.GoVersion
+	if ok {
+		v += " " + bi.GoVersion
+	}
+	return v
 }
 
 func main() {
@@ -94,6 +73,10 @@ func run(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
 		return exitUsage
+	}
+	if isHelp(args[0]) {
+		fmt.Print(usage)
+		return exitOK
 	}
 	st := newStopper()
 	defer st.close()
@@ -108,11 +91,9 @@ func run(args []string) int {
 	case "gen":
 		err = cmdGen(ctx, args[1:])
 	case "model":
-		err = cmdModel(args[1:])
+		err = cmdModel(args[1:], os.Stdout)
 	case "version", "--version", "-version":
 		fmt.Println("leadscore", buildVersion())
-	case "help", "-h", "--h", "--help", "-help":
-		fmt.Print(usage)
 	default:
 		fmt.Fprintf(os.Stderr, "leadscore: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
@@ -135,3 +116,13 @@ func run(args []string) int {
 
 // usageError is a mistake in the command line or configuration: exit 2.
 type usageError struct{ error }
+
+// isHelp reports whether arg asks for help, as the flag package reads
+// it (or as a word: "leadscore help").
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "--h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
@@ -9,11 +10,12 @@ import (
 // instead of failing on an unknown subcommand or a file named -h.
 func TestModelHelp(t *testing.T) {
 	for _, args := range [][]string{{"-h"}, {"--help"}, {"validate", "-h"}, {"show", "--help"}} {
-		if err := cmdModel(args); err != nil {
-			t.Errorf("model %s: %v", strings.Join(args, " "), err)
+		var out strings.Builder
+		if err := cmdModel(args, &out); err != nil || out.String() != modelUsage {
+			t.Errorf("model %s: %v, printed %q", strings.Join(args, " "), err, out.String())
 		}
 	}
-	if err := cmdModel([]string{"validat"}); err == nil || !strings.Contains(err.Error(), "want validate or show") {
+	if err := cmdModel([]string{"validat"}, io.Discard); err == nil || !strings.Contains(err.Error(), "want validate or show") {
 		t.Errorf("model validat: %v", err)
 	}
 }

@@ -3,29 +3,32 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/leadscore/leadscore/models"
 )
 
-// cmdModel checks model files or prints the default model.
+// modelUsage is what 'leadscore model -h' prints.
 const modelUsage = `Usage:
   leadscore model validate FILE...  check scoring model files: each is reported ok, or its
                                     errors with file, line and field (exit 1 if any has one)
   leadscore model show              print the default scoring model (embedded in the binary)
 `
 
-func cmdModel(args []string) error {
+// cmdModel checks model files or prints the default model (or the usage)
+// to out.
+func cmdModel(args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return usageError{errors.New("model: want 'model validate FILE...' or 'model show'")}
 	}
 	if isHelp(args[0]) || len(args) > 1 && isHelp(args[1]) {
-		fmt.Print(modelUsage)
-		return nil
+		_, err := io.WriteString(out, modelUsage)
+		return err
 	}
 	switch args[0] {
 	case "show":
-		_, err := os.Stdout.Write(models.DefaultYAML())
+		_, err := out.Write(models.DefaultYAML())
 		return err
 	case "validate":
 		if len(args) < 2 {
@@ -39,7 +42,7 @@ func cmdModel(args []string) error {
 				failed++
 				continue
 			}
-			fmt.Printf("%s: ok: model %s version %s: %d rules, %d fit rules, half-life %s, mql %g, rearm %g\n",
+			fmt.Fprintf(out, "%s: ok: model %s version %s: %d rules, %d fit rules, half-life %s, mql %g, rearm %g\n",
 				path, m.Name, m.Version, len(m.Rules), len(m.Fit), models.FormatDuration(m.HalfLife), m.Thresholds.MQL, m.Thresholds.Rearm)
 		}
 		if failed > 0 {
@@ -48,13 +51,4 @@ func cmdModel(args []string) error {
 		return nil
 	}
 	return usageError{fmt.Errorf("model: unknown subcommand %q (want validate or show)", args[0])}
-}
-
-// isHelp reports whether arg asks for help, as the flag package reads it.
-func isHelp(arg string) bool {
-	switch arg {
-	case "-h", "--h", "-help", "--help", "help":
-		return true
-	}
-	return false
 }

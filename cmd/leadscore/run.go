@@ -133,7 +133,7 @@ func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log
 	}
 	c := &components{log: log, reg: reg, hugePages: f.hugePages}
 	if f.noScorer {
-		if err := f.ensureTopics(ctx, kopts); err != nil {
+		if err := f.waitArchivedTopics(ctx, kopts, log); err != nil {
 			return nil, err
 		}
 	} else if err := f.buildScorer(ctx, c, kopts); err != nil {
@@ -205,6 +205,59 @@ func (f *pipelineFlags) buildScorer(ctx context.Context, c *components, kopts []
 		return usageError{err}
 	}
 	return nil
+}
+
+// topicPoll and topicNote are how often an archiver alone asks whether the
+// topics it reads exist yet, and how often it says it is still waiting.
+const (
+	topicPoll = time.Second
+	topicNote = 30 * time.Second
+)
+
+// waitArchivedTopics waits, for an archiver alone (run --score=false),
+// until the topics it reads exist. It creates none: the scorers create
+// them, the scored topic with the input's partition count, so an archiver
+// started first waits for them, saying so every topicNote. A cluster that
+// cannot be reached or refuses the client fails as the scorer's topic
+// check does; a stop while waiting returns the context's error.
+func (f *pipelineFlags) waitArchivedTopics(ctx context.Context, kopts []kgo.Opt, log *slog.Logger) error {
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	topics := []string{f.topics.Scored, f.topics.MQL, f.topics.DLQ}
+	var noted time.Time
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		details, err := adm.ListTopics(lctx, topics...)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("archiver: list topics: %w (brokers %s)", err, f.kafka.brokers)
+		}
+		var missing []string
+		for _, t := range topics {
+			if d, ok := details[t]; !ok || d.Err != nil {
+				missing = append(missing, t)
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		if time.Since(noted) >= topicNote {
+			log.Warn("archiver: waiting for topics to exist (the scorers create them; this process creates none)", "missing", missing)
+			noted = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(topicPoll):
+		}
+	}
 }
 
 func (f *pipelineFlags) ensureTopics(ctx context.Context, kopts []kgo.Opt) error {
@@ -309,6 +362,9 @@ func cmdRun(ctx context.Context, st *stopper, args []string) error {
 	st.setLogger(log)
 	c, err := f.build(ctx, newRegistry(), log)
 	if err != nil {
+		if st.stopping() && errors.Is(err, context.Canceled) {
+			return nil // stopped while an archiver alone waited for its topics
+		}
 		return err
 	}
 	log.Info("leadscore running", "brokers", f.kafka.brokers, "scorer", !f.noScorer, "metrics", f.metricsAddr, "archive", f.archiveDir)
