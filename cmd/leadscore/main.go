@@ -8,7 +8,8 @@
 //
 // Every flag can also be set by an environment variable (LEADSCORE_ and the
 // flag name in capitals with '-' as '_', e.g. LEADSCORE_BROKERS) or by a
-// YAML config file given with --config whose keys are the flag names.
+// YAML config file given with --config (for run, also LEADSCORE_CONFIG)
+// whose keys are the flag names.
 // Command-line flags win over the environment, which wins over the file.
 //
 // The first SIGINT or SIGTERM stops run and dev gracefully: the open
