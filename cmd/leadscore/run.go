@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -241,8 +242,11 @@ func (f *pipelineFlags) waitArchivedTopics(ctx context.Context, kopts []kgo.Opt,
 		}
 		var missing []string
 		for _, t := range topics {
-			if d, ok := details[t]; !ok || d.Err != nil {
+			switch d, ok := details[t]; {
+			case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 				missing = append(missing, t)
+			case d.Err != nil: // not allowed to see it, for one
+				return fmt.Errorf("archiver: topic %s: %w (brokers %s)", t, d.Err, f.kafka.brokers)
 			}
 		}
 		if len(missing) == 0 {
