@@ -28,7 +28,7 @@
 //	    campaign: spring-24    # optional, exact match
 //	    properties:            # optional globs, kept in file order
 //	      url: "*/pricing*"
-//	    points: 15             # required; may be negative or fractional
+//	    points: 15             # required; may be negative or fractional, at most 1e6 either way
 //	    cap: 30                # optional; positive points per lead per UTC day
 //	fit:                       # optional
 //	  - {name: senior-title, trait: title, equals: [VP, Director], points: 15}

@@ -95,6 +95,19 @@ func validate(m *Model, pos positions, add func(*Error)) {
 	}
 }
 
+// MaxPoints bounds the points of a rule or fit rule, either way: far above
+// any real model's, and low enough that no number of touchpoints adds up
+// to an infinite score (a lead's engagement is a sum of decayed points, at
+// most one rule's points per touchpoint).
+const MaxPoints = 1e6
+
+// points reports v unless it is finite and within MaxPoints.
+func points(path string, v float64, finite finiteFunc, bad reportFunc) {
+	if finite(path, v) && math.Abs(v) > MaxPoints {
+		bad(path, "must be between -%.0f and %.0f, got %v", float64(MaxPoints), float64(MaxPoints), v)
+	}
+}
+
 type (
 	reportFunc = func(path string, format string, args ...any)
 	failedFunc = func(paths ...string) bool
@@ -124,7 +137,7 @@ func validateRule(r *Rule, at string, names map[string]int, i int, bad reportFun
 		}
 	}
 	if !failed(at + ".points") {
-		finite(at+".points", r.Points)
+		points(at+".points", r.Points, finite, bad)
 	}
 	if !failed(at+".cap") && finite(at+".cap", r.Cap) {
 		switch {
@@ -158,7 +171,7 @@ func validateFit(r *FitRule, at string, names map[string]int, i int, bad reportF
 		bad(at+".trait", "must not be empty")
 	}
 	if !failed(at + ".points") {
-		finite(at+".points", r.Points)
+		points(at+".points", r.Points, finite, bad)
 	}
 	if failed(at+".equals", at+".glob", at+".min", at+".max") {
 		return
