@@ -2,9 +2,9 @@ package ingest
 
 // Event times. Two forms are accepted, both giving Unix milliseconds UTC:
 //
-//   - an RFC 3339 string, exactly the grammar of Go's time.RFC3339Nano
-//     fast path: "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)", with
-//     upper-case T and Z, any number of fraction digits (truncated, not
+//   - an RFC 3339 string, "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)",
+//     T and Z in either case (RFC 3339 5.6 allows lower case, which Go's
+//     time.RFC3339 does not), any number of fraction digits (truncated, not
 //     rounded, to milliseconds), day checked against the month (leap years
 //     included), seconds 00-59 (no leap second), offset hours 00-23;
 //   - a JSON integer of milliseconds since the Unix epoch: digits only, no
@@ -21,7 +21,7 @@ const maxEventMillis = 253402300799999
 // code on the fixed-width prefix: this runs once per record.
 func parseRFC3339Millis(s string) (int64, bool) {
 	if len(s) < len("2006-01-02T15:04:05Z") ||
-		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		s[4] != '-' || s[7] != '-' || s[10]|0x20 != 't' || s[13] != ':' || s[16] != ':' {
 		return 0, false
 	}
 	y1, ok1 := digits2(s[0], s[1])
@@ -55,7 +55,7 @@ func parseRFC3339Millis(s string) (int64, bool) {
 	}
 	var offset int64
 	switch {
-	case len(s) == 1 && s[0] == 'Z':
+	case len(s) == 1 && s[0]|0x20 == 'z':
 	case len(s) == 6 && (s[0] == '+' || s[0] == '-') && s[3] == ':':
 		oh, okh := digits2(s[1], s[2])
 		om, okm := digits2(s[4], s[5])

@@ -27,7 +27,7 @@ func refParseRFC3339Millis(s string) (int64, bool) {
 	if len(s) < len("2006-01-02T15:04:05Z") {
 		return 0, false
 	}
-	if s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+	if s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' {
 		return 0, false
 	}
 	year, ok1 := refAtoiN(s[0:4])
@@ -58,7 +58,7 @@ func refParseRFC3339Millis(s string) (int64, bool) {
 	}
 	var offset int64
 	switch {
-	case len(s) == 1 && s[0] == 'Z':
+	case len(s) == 1 && (s[0] == 'Z' || s[0] == 'z'):
 	case len(s) == 6 && (s[0] == '+' || s[0] == '-') && s[3] == ':':
 		oh, okh := refAtoiN(s[1:3])
 		om, okm := refAtoiN(s[4:6])

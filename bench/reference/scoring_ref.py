@@ -477,7 +477,7 @@ class DeadLetter(Exception):
 
 
 _RFC3339 = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})")
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?([Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
 def parse_time_ms(v: Any) -> int:
@@ -501,7 +501,7 @@ def parse_time_ms(v: Any) -> int:
         base = datetime(year, mon, day, hh, mm, ss, tzinfo=timezone.utc)
     except ValueError:
         raise DeadLetter("bad_time") from None
-    if zone != "Z":
+    if zone not in ("Z", "z"):
         oh, om = int(zone[1:3]), int(zone[4:6])
         if oh > 23 or om > 59:
             raise DeadLetter("bad_time")
