@@ -235,7 +235,17 @@ type DecoderConfig struct {
 	// Touchpoint.Props (the ones the model matches on); RawProperties still
 	// holds everything. Default nil: every scalar property.
 	PropertyKeys []string
+	// FitTraits are the traits the model's fit rules read, which the
+	// engine keeps in the lead's state: a value of one of them longer than
+	// MaxFitTraitBytes is field_too_long, so that no touchpoint can make a
+	// lead's state too large for its changelog topic. Other traits are
+	// not limited.
+	FitTraits []string
 }
+
+// MaxFitTraitBytes bounds the value of a trait a fit rule reads
+// (DecoderConfig.FitTraits).
+const MaxFitTraitBytes = 1024
 
 // Validate reports the first invalid field. Zero values mean the default.
 func (c *DecoderConfig) Validate() error {
@@ -250,6 +260,11 @@ func (c *DecoderConfig) Validate() error {
 	for i, k := range c.PropertyKeys {
 		if !utf8.ValidString(k) {
 			return fmt.Errorf("ingest: DecoderConfig.PropertyKeys[%d]: not valid UTF-8", i)
+		}
+	}
+	for i, k := range c.FitTraits {
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("ingest: DecoderConfig.FitTraits[%d]: not valid UTF-8", i)
 		}
 	}
 	return nil
@@ -385,6 +400,7 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 		cfg.MaxDepth = 32
 	}
 	cfg.PropertyKeys = slices.Clone(cfg.PropertyKeys)
+	cfg.FitTraits = slices.Clone(cfg.FitTraits)
 	d := &Decoder{cfg: cfg, buf: make([]byte, 0, 256)}
 	if len(cfg.PropertyKeys) > 8 {
 		d.propKeys = make(map[string]struct{}, len(cfg.PropertyKeys))
@@ -659,6 +675,12 @@ func (d *Decoder) propsAndTraits(props, traits span, n *fieldNames, tp *scorer.T
 	} else if ok {
 		tp.RawTraits = d.sc.data[traits.start:traits.end:traits.end]
 		tp.Traits = d.attrs(traits, tp.Traits[:0], false)
+		for i := range tp.Traits {
+			if a := &tp.Traits[i]; len(a.Value) > MaxFitTraitBytes && slices.Contains(d.cfg.FitTraits, a.Key) {
+				return newErr(ReasonFieldTooLong, n.traits+"."+a.Key,
+					strconv.Itoa(len(a.Value))+" bytes, limit "+strconv.Itoa(MaxFitTraitBytes)+" for a trait a fit rule reads")
+			}
+		}
 	}
 	return nil
 }

@@ -420,3 +420,41 @@ func TestReasons(t *testing.T) {
 		t.Errorf("ReasonOf = %v, %v", r, ok)
 	}
 }
+
+// TestDecodeFitTraitLimit: a trait a fit rule reads is kept in the lead's
+// state, so its value is bounded (MaxFitTraitBytes) in every format; other
+// traits are not.
+func TestDecodeFitTraitLimit(t *testing.T) {
+	long := func(n int) string { return `"` + strings.Repeat("v", n) + `"` }
+	traits := func(title, bio int) string {
+		return `{"title":` + long(title) + `,"bio":` + long(bio) + `}`
+	}
+	tests := []struct {
+		format Format
+		value  func(traits string) string
+		field  string
+	}{
+		{FormatJSON, func(tr string) string { return good("traits", tr) }, "traits.title"},
+		{FormatSegment, func(tr string) string {
+			return `{"type":"identify","messageId":"m","userId":"k","timestamp":"2024-01-01T00:00:00Z","traits":` + tr + `}`
+		}, "traits.title"},
+		{FormatCloudEvents, func(tr string) string {
+			return `{"specversion":"1.0","id":"c1","source":"s","type":"identify","time":"2024-01-01T00:00:00Z","leadid":"k","data":{"traits":` + tr + `}}`
+		}, "data.traits.title"},
+	}
+	for _, tt := range tests {
+		d, err := NewDecoder(DecoderConfig{Format: tt.format, FitTraits: []string{"company_size", "title"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tp scorer.Touchpoint
+		if err := d.Decode([]byte("k"), []byte(tt.value(traits(MaxFitTraitBytes, 100_000))), nil, &tp); err != nil {
+			t.Errorf("%s: title at the limit, a long trait no fit rule reads: %v", tt.format, err)
+		}
+		err = d.Decode([]byte("k"), []byte(tt.value(traits(MaxFitTraitBytes+1, 10))), nil, &tp)
+		var de *DecodeError
+		if !errors.As(err, &de) || de.Reason != ReasonFieldTooLong || de.Field != tt.field {
+			t.Errorf("%s: title one byte over the limit: %v, want field_too_long for %s", tt.format, err, tt.field)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func newMetrics(reg prometheus.Registerer, p *Pipeline) *metrics {
 		}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "leadscore_processing_latency_seconds",
-			Help:    "Time from a touchpoint's Kafka record timestamp to its scoring (sampled per batch).",
+			Help:    "Time from a touchpoint's Kafka record timestamp to its scoring (sampled per batch; 0 for a timestamp after the scoring).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18),
 		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{

@@ -94,8 +94,8 @@ type Config struct {
 	Topics Topics
 	// Model is the scoring model. Required.
 	Model *models.Model
-	// Decoder configures decoding of touchpoints. Its PropertyKeys default
-	// to the model's.
+	// Decoder configures decoding of touchpoints. Its PropertyKeys and
+	// FitTraits default to the model's.
 	Decoder DecoderConfig
 	// CommitInterval is how long a transaction stays open: MQL events,
 	// changelog and input offsets become visible to read_committed
@@ -156,6 +156,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Model != nil && c.Decoder.PropertyKeys == nil {
 		c.Decoder.PropertyKeys = c.Model.PropertyKeys()
+	}
+	if c.Model != nil && c.Decoder.FitTraits == nil {
+		c.Decoder.FitTraits = c.Model.TraitKeys()
 	}
 }
 
@@ -475,7 +478,6 @@ func (p *Pipeline) end(ctx context.Context, abort bool) error {
 	} else {
 		p.m.transactions.WithLabelValues("aborted").Inc()
 	}
-	var leads int64
 	for part, w := range p.workers {
 		if committed {
 			w.eng.Commit()
@@ -487,9 +489,8 @@ func (p *Pipeline) end(ctx context.Context, abort bool) error {
 		if invariants.Enabled && w.eng.Dirty() != 0 {
 			panic(fmt.Sprintf("ingest: partition %d: %d leads still dirty after the transaction ended", part, w.eng.Dirty()))
 		}
-		leads += int64(w.eng.Len())
 	}
-	p.leads.Store(leads)
+	p.countLeads()
 	if err != nil {
 		return fmt.Errorf("ingest: end transaction: %w", err)
 	}
@@ -530,6 +531,7 @@ func (p *Pipeline) assigned(ctx context.Context, _ *kgo.Client, assigned map[str
 		}
 		p.workers[part] = w
 	}
+	p.countLeads()
 	p.mu.Unlock()
 	p.log.Info("partitions assigned", "partitions", parts, "leads_restored", stats.leads,
 		"changelog_records", stats.records, "took", time.Since(start).Round(time.Millisecond))
@@ -550,10 +552,24 @@ func (p *Pipeline) revoked(_ context.Context, _ *kgo.Client, revoked map[string]
 			p.m.lag.DeleteLabelValues(partLabel(part))
 		}
 	}
+	p.countLeads()
 	p.mu.Unlock()
 	if len(parts) > 0 {
 		p.log.Info("partitions revoked", "partitions", parts)
 	}
+}
+
+// countLeads sets the leads gauge to the leads the workers hold: at the
+// end of each transaction, and when partitions come or go (a restart shows
+// its restored leads before its first record). The caller holds p.mu, and
+// no worker is running (end, or a rebalance while the loop is blocked in
+// PollRecords).
+func (p *Pipeline) countLeads() {
+	var leads int64
+	for _, w := range p.workers {
+		leads += int64(w.eng.Len())
+	}
+	p.leads.Store(leads)
 }
 
 func (p *Pipeline) stopAll() {

@@ -1,10 +1,12 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	dto "github.com/prometheus/client_model/go"
 	"math"
 	"strings"
 	"testing"
@@ -239,8 +241,10 @@ func testPipelineEndToEnd(t *testing.T, c *kafkatest.Cluster) {
 		tpRecord("alice", "a3", "page_view", h(2), map[string]string{"url": "https://x.test/blog"}),
 		tpRecord("alice", "a4", "demo_request", h(3), nil),
 	}
+	bobFromTheFuture := tpRecord("bob", "b1", "page_view", h(0), nil)
+	bobFromTheFuture.Timestamp = time.Now().Add(30 * time.Minute) // a producer's clock ahead (Kafka takes up to 1 h by default)
 	bob := []*kgo.Record{
-		tpRecord("bob", "b1", "page_view", h(0), nil),
+		bobFromTheFuture,
 		tpRecord("bob", "b2", "page_view", h(1), nil),
 		tpRecord("bob", "b2", "page_view", h(1), nil),        // duplicate event_id
 		tpRecord("bob", "b3", "webinar_attended", h(2), nil), // no rule: 0 points, still scored
@@ -308,12 +312,23 @@ func testPipelineEndToEnd(t *testing.T, c *kafkatest.Cluster) {
 	if got := testutil.ToFloat64(run.p.m.deadLetters.WithLabelValues("future")); got != 1 {
 		t.Errorf("dead-lettered{future} = %v, want 1", got)
 	}
+	var lat dto.Metric
+	if err := run.p.m.latency.Write(&lat); err != nil {
+		t.Fatal(err)
+	}
+	if h := lat.GetHistogram(); h.GetSampleCount() == 0 || h.GetSampleSum() < 0 || h.GetSampleSum() > 3600*float64(h.GetSampleCount()) {
+		t.Errorf("processing latency: %d samples, sum %v s: want a sample per record, none negative", h.GetSampleCount(), h.GetSampleSum())
+	}
 
 	// Restart: the new instance restores alice from the changelog; her next
 	// touchpoint's engagement must include all four earlier ones, and she
 	// stays disarmed (engagement above rearm): no second MQL.
+	// The leads gauge counts the leads held (alice, bob), and a restart's
+	// restored leads before any new record.
+	waitFor(t, func() bool { return run.p.leads.Load() == 2 })
 	run.stop(t)
-	e.start("b", nil)
+	run = e.start("b", nil)
+	waitFor(t, func() bool { return run.p.leads.Load() == 2 })
 	e.produce(tpRecord("alice", "a5", "page_view", h(4), nil))
 	scored = e.readAll(e.topics.Scored, 8, time.Second)
 	var a5 *archive.TouchpointRow
@@ -481,12 +496,43 @@ func testSmallTopicLimit(t *testing.T, c *kafkatest.Cluster) {
 	// written cut, with its original size in a header, instead of
 	// aborting every transaction after it.
 	big := &kgo.Record{Key: []byte("lead-big"), Value: []byte("{" + strings.Repeat("x", 40000))}
-	e.produce(append(recs, big)...)
+	// The same for a key, or headers, that alone are over the limit: the
+	// value goes first, then the record's headers, then the key.
+	bigKey := &kgo.Record{Key: []byte(strings.Repeat("K", 20000)), Value: []byte("x")}
+	bigHeaders := &kgo.Record{Key: []byte("lead-h"), Value: []byte("nope"), Headers: []kgo.RecordHeader{
+		{Key: "small", Value: []byte("kept")}, {Key: "huge", Value: bytes.Repeat([]byte("h"), 20000)}}}
+	e.produce(append(recs, big, bigKey, bigHeaders)...)
 	e.start("a", nil)
-	dl := e.readAll(e.topics.DLQ, 1, time.Second)
-	if len(dl) != 1 || header(dl[0], HeaderTruncated) != "40001" || len(dl[0].Value) >= 16384 ||
-		header(dl[0], HeaderReason) != string(ReasonInvalidJSON) {
-		t.Errorf("oversized dead letter: %d records, truncated=%q, value %d bytes", len(dl), header(dl[0], HeaderTruncated), len(dl[0].Value))
+	dl := e.readAll(e.topics.DLQ, 3, time.Second)
+	if len(dl) != 3 {
+		t.Fatalf("%d dead letters, want 3", len(dl))
+	}
+	for _, r := range dl {
+		size := len(r.Key) + len(r.Value)
+		for _, h := range r.Headers {
+			size += len(h.Key) + len(h.Value)
+		}
+		if size >= 16384 {
+			t.Errorf("dead letter of key %.20q: %d bytes, over the topic's limit", r.Key, size)
+		}
+		switch {
+		case string(r.Key) == "lead-big":
+			if header(r, HeaderTruncated) != "40001" || header(r, HeaderReason) != string(ReasonInvalidJSON) ||
+				!bytes.HasPrefix(big.Value, r.Value) || len(r.Value) < 8000 {
+				t.Errorf("oversized value: truncated=%q, value %d bytes", header(r, HeaderTruncated), len(r.Value))
+			}
+		case string(r.Key) == "lead-h":
+			if header(r, HeaderHeadersDropped) != "1" || header(r, "small") != "kept" || header(r, "huge") != "" ||
+				string(r.Value) != "nope" || header(r, HeaderReason) != string(ReasonInvalidJSON) {
+				t.Errorf("oversized headers: %d headers, dropped=%q, value %q", len(r.Headers), header(r, HeaderHeadersDropped), r.Value)
+			}
+		default:
+			if header(r, HeaderKeyTruncated) != "20000" || header(r, HeaderTruncated) != "1" || len(r.Value) != 0 ||
+				!bytes.HasPrefix(bigKey.Key, r.Key) || len(r.Key) < 8000 || header(r, HeaderReason) == "" {
+				t.Errorf("oversized key: key %d bytes, key_truncated=%q, truncated=%q, reason %q",
+					len(r.Key), header(r, HeaderKeyTruncated), header(r, HeaderTruncated), header(r, HeaderReason))
+			}
+		}
 	}
 	got := e.readAll(e.topics.Scored, n, 2*time.Second)
 	seen := map[string]int{}

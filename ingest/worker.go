@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -29,7 +30,17 @@ const (
 	// HeaderTruncated is set, to the original value's size, on a dead
 	// letter whose value had to be cut to fit the topic's size limit.
 	HeaderTruncated = "leadscore.truncated"
+	// HeaderHeadersDropped is set, to the number of the record's own
+	// headers left out (the last ones), on a dead letter whose headers
+	// did not fit the topic's size limit even with an empty value.
+	HeaderHeadersDropped = "leadscore.headers_dropped"
+	// HeaderKeyTruncated is set, to the original key's size, on a dead
+	// letter whose key alone did not fit the topic's size limit.
+	HeaderKeyTruncated = "leadscore.key_truncated"
 )
+
+// maxDetailBytes bounds the leadscore.detail header.
+const maxDetailBytes = 1024
 
 // maxRecordBytes bounds one produced record batch. Dead letters carry the
 // input value unchanged, so this is above any value the input topic takes
@@ -188,7 +199,7 @@ func (w *worker) handle(r *kgo.Record, g, i int, now time.Time) {
 	w.c.scored++
 	if !r.Timestamp.IsZero() {
 		if len(w.c.latency) < 64 {
-			w.c.latency = append(w.c.latency, now.Sub(r.Timestamp).Seconds())
+			w.c.latency = append(w.c.latency, max(now.Sub(r.Timestamp).Seconds(), 0)) // a producer's clock may be ahead
 		}
 	}
 
@@ -231,8 +242,9 @@ func (w *worker) emitMQL(now time.Time) {
 	r, err := mqlout.Record(w.p.cfg.Topics.MQL, &w.res.MQL)
 	if err != nil {
 		// Only NaN or Inf scores could fail to encode; the model loader
-		// rejects non-finite points, so this is a bug. Fail the
-		// transaction rather than lose the MQL.
+		// takes finite points within models.MaxPoints only, which no
+		// number of touchpoints adds up to Inf, so this is a bug. Fail
+		// the transaction rather than lose the MQL.
 		w.p.produceErr.CompareAndSwap(nil, &err)
 		return
 	}
@@ -242,25 +254,47 @@ func (w *worker) emitMQL(now time.Time) {
 
 func (w *worker) deadLetter(r *kgo.Record, reason Reason, detail string) {
 	w.c.deadLetters[reason]++
-	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+5)
-	headers = append(headers, r.Headers...)
-	headers = append(headers,
-		kgo.RecordHeader{Key: HeaderReason, Value: []byte(reason)},
-		kgo.RecordHeader{Key: HeaderDetail, Value: []byte(detail)},
-		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
-		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
-	)
-	value := r.Value
-	if size := len(r.Key) + len(value) + headersSize(headers); size > w.p.maxRecord {
-		// A dead letter that cannot be written would abort every
-		// transaction after it: keep the reason and a prefix of the value,
-		// and say so.
-		keep := max(w.p.maxRecord-len(r.Key)-headersSize(headers)-1024, 0)
-		value = value[:min(keep, len(value))]
-		headers = append(headers, kgo.RecordHeader{Key: HeaderTruncated, Value: strconv.AppendInt(nil, int64(len(r.Value)), 10)})
+	if len(detail) > maxDetailBytes {
+		detail = strings.ToValidUTF8(detail[:maxDetailBytes], "") + "..."
 	}
-	w.produce(w.p.cfg.Topics.DLQ, -1, r.Key, value, headers)
+	ours := [...]kgo.RecordHeader{
+		{Key: HeaderReason, Value: []byte(reason)},
+		{Key: HeaderDetail, Value: []byte(detail)},
+		{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
+		{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
+		{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
+	}
+	key, value, own := r.Key, r.Value, r.Headers
+	var cut []kgo.RecordHeader
+	if len(key)+len(value)+headersSize(own)+headersSize(ours[:]) > w.p.maxRecord {
+		// A dead letter that cannot be written would abort every
+		// transaction after it, and again after every restart. Keep our
+		// headers whole and cut the rest to fit: the record's own headers
+		// when they alone are too large (the last ones first), then the
+		// key when it alone is, then the value to what is left. Each cut
+		// is said in a header giving the original size or count; the
+		// input topic still has the record whole until its retention ends.
+		budget := max(w.p.maxRecord-headersSize(ours[:])-1024, 0) // 1 KiB for the cut headers and the record's framing
+		for len(own) > 0 && len(key)+headersSize(own) > budget {
+			own = own[:len(own)-1]
+		}
+		if n := len(r.Headers) - len(own); n > 0 {
+			cut = append(cut, kgo.RecordHeader{Key: HeaderHeadersDropped, Value: strconv.AppendInt(nil, int64(n), 10)})
+		}
+		if len(key) > budget {
+			key = key[:budget]
+			cut = append(cut, kgo.RecordHeader{Key: HeaderKeyTruncated, Value: strconv.AppendInt(nil, int64(len(r.Key)), 10)})
+		}
+		value = value[:min(max(budget-len(key)-headersSize(own), 0), len(value))]
+		if len(value) < len(r.Value) {
+			cut = append(cut, kgo.RecordHeader{Key: HeaderTruncated, Value: strconv.AppendInt(nil, int64(len(r.Value)), 10)})
+		}
+	}
+	headers := make([]kgo.RecordHeader, 0, len(own)+len(ours)+len(cut))
+	headers = append(headers, own...)
+	headers = append(headers, ours[:]...)
+	headers = append(headers, cut...)
+	w.produce(w.p.cfg.Topics.DLQ, -1, key, value, headers)
 }
 
 func headersSize(hs []kgo.RecordHeader) int {

@@ -441,20 +441,29 @@ func (a *Archiver) addUndecodable(s *segment, table string, r *kgo.Record, err e
 		SourcePartition: &r.Partition,
 		SourceOffset:    &r.Offset,
 		DeadLetteredAt:  millis(r.Timestamp),
-		Headers:         headersJSON(r.Headers, false),
+		Headers:         headersJSON(r.Headers, noSkip),
 	}
 	return addRow(a, s, TableDeadLetters, row.DeadLetteredAt, row)
 }
 
-// deadLetterFrom maps a DLQ record to its row.
+// deadLetterFrom maps a DLQ record to its row. The pipeline appends its
+// headers after the record's own, so the last header of each dead-letter
+// name is the pipeline's; an earlier one (a record that had been dead-lettered
+// before and was produced again, or a producer's own header of that name)
+// belongs to the original record and stays in Headers.
 func deadLetterFrom(r *kgo.Record) DeadLetterRow {
+	ours := dlqHeaderIndexes(r.Headers)
 	row := DeadLetterRow{
 		Key:            string(r.Key),
 		Value:          r.Value,
 		DeadLetteredAt: millis(r.Timestamp),
-		Headers:        headersJSON(r.Headers, true),
+		Headers:        headersJSON(r.Headers, ours),
 	}
-	for _, h := range r.Headers {
+	for _, i := range ours {
+		if i < 0 {
+			continue
+		}
+		h := r.Headers[i]
 		switch h.Key {
 		case HeaderReason:
 			row.Reason = string(h.Value)
@@ -476,20 +485,35 @@ func deadLetterFrom(r *kgo.Record) DeadLetterRow {
 	return row
 }
 
-func isDLQHeader(k string) bool {
-	switch k {
-	case HeaderReason, HeaderDetail, HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset:
-		return true
+// noSkip leaves out no header.
+var noSkip = [len(dlqHeaderNames)]int{-1, -1, -1, -1, -1}
+
+// dlqHeaderNames are the dead-letter headers mapped to columns.
+var dlqHeaderNames = [...]string{HeaderReason, HeaderDetail, HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset}
+
+// dlqHeaderIndexes returns the index of the last header of each of
+// dlqHeaderNames in hs, -1 where there is none.
+func dlqHeaderIndexes(hs []kgo.RecordHeader) [len(dlqHeaderNames)]int {
+	var idx [len(dlqHeaderNames)]int
+	for j := range idx {
+		idx[j] = -1
 	}
-	return false
+	for i, h := range hs {
+		for j, name := range dlqHeaderNames {
+			if h.Key == name {
+				idx[j] = i
+			}
+		}
+	}
+	return idx
 }
 
 // headersJSON renders headers as documented on DeadLetterRow.Headers,
-// leaving out the dead-letter headers when skipDLQ is set.
-func headersJSON(hs []kgo.RecordHeader, skipDLQ bool) string {
+// leaving out the headers at the indexes in skip (-1: none).
+func headersJSON(hs []kgo.RecordHeader, skip [len(dlqHeaderNames)]int) string {
 	var b []byte
-	for _, h := range hs {
-		if skipDLQ && isDLQHeader(h.Key) {
+	for i, h := range hs {
+		if slices.Contains(skip[:], i) {
 			continue
 		}
 		if b == nil {

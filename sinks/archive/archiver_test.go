@@ -629,3 +629,31 @@ func TestMetricsLint(t *testing.T) {
 		t.Error("second newMetrics did not reuse the registered collectors")
 	}
 }
+
+// TestDeadLetterFromRepeatedHeaders: a record that already carried
+// dead-letter headers (a dead letter produced again after a fix, or a
+// producer's own header of that name) keeps them in the headers column;
+// the columns take the pipeline's, the last of each name.
+func TestDeadLetterFromRepeatedHeaders(t *testing.T) {
+	r := &kgo.Record{Key: []byte("lead-1"), Value: []byte("nope"), Headers: []kgo.RecordHeader{
+		{Key: HeaderReason, Value: []byte("spoofed")},
+		{Key: "trace", Value: []byte("abc")},
+		{Key: HeaderSourceOffset, Value: []byte("999")},
+		{Key: HeaderReason, Value: []byte("invalid_json")},
+		{Key: HeaderDetail, Value: []byte("not JSON")},
+		{Key: HeaderSourceTopic, Value: []byte("in")},
+		{Key: HeaderSourcePartition, Value: []byte("3")},
+		{Key: HeaderSourceOffset, Value: []byte("10")},
+		{Key: "leadscore.truncated", Value: []byte("2097152")},
+	}}
+	d := deadLetterFrom(r)
+	if d.Reason != "invalid_json" || d.Detail != "not JSON" || d.SourceTopic != "in" ||
+		d.SourcePartition == nil || *d.SourcePartition != 3 || d.SourceOffset == nil || *d.SourceOffset != 10 {
+		t.Errorf("columns: %+v", d)
+	}
+	want := `[{"key":"leadscore.reason","value":"spoofed"},{"key":"trace","value":"abc"},` +
+		`{"key":"leadscore.source.offset","value":"999"},{"key":"leadscore.truncated","value":"2097152"}]`
+	if d.Headers != want {
+		t.Errorf("headers:\n got %s\nwant %s", d.Headers, want)
+	}
+}

@@ -275,10 +275,14 @@ type DeadLetterRow struct {
 	SourceOffset    *int64 `parquet:"source_offset,optional"`
 	// DeadLetteredAt is the Kafka timestamp of the dead-letter record.
 	DeadLetteredAt time.Time `parquet:"dead_lettered_at,timestamp(millisecond:utc)"`
-	// Headers holds the original record's headers (those not mapped to
-	// the columns above) as a JSON array of {"key":..., "value":...}
-	// objects in record order; a value that is not valid UTF-8 is given as
-	// "value_base64" instead. Null when there are none.
+	// Headers holds the record's other headers as a JSON array of
+	// {"key":..., "value":...} objects in record order; a value that is
+	// not valid UTF-8 is given as "value_base64" instead. Null when there
+	// are none. They are the original record's own headers (including
+	// any of the names above that it carried: the columns take the last
+	// header of each name, the pipeline's), then the pipeline's
+	// leadscore.truncated, leadscore.headers_dropped and
+	// leadscore.key_truncated when it had to cut the dead letter.
 	Headers string `parquet:"headers,optional"`
 }
 
