@@ -108,6 +108,13 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 	if err := yaml.Unmarshal(data, &kv); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
+	lines := keyLines(data)
+	where := func(k string) string {
+		if l, ok := lines[k]; ok {
+			return fmt.Sprintf("%s:%d", path, l)
+		}
+		return path
+	}
 	keys := make([]string, 0, len(kv))
 	for k := range kv {
 		keys = append(keys, k)
@@ -115,24 +122,74 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if fs.Lookup(k) == nil || k == "config" {
-			return fmt.Errorf("config %s: unknown setting %q (settings are the flag names of 'leadscore %s -h')", path, k, fs.Name())
+			return fmt.Errorf("config %s: unknown setting %q (settings are the flag names of 'leadscore %s -h')", where(k), k, fs.Name())
 		}
-		var v string
-		switch x := kv[k].(type) {
-		case []any:
-			parts := make([]string, len(x))
-			for i, e := range x {
-				parts[i] = fmt.Sprint(e)
-			}
-			v = strings.Join(parts, ",")
-		default:
-			v = fmt.Sprint(x)
+		v, err := configValue(k, kv[k])
+		if err != nil {
+			return fmt.Errorf("config %s: %s: %w", where(k), k, err)
 		}
 		if err := fs.Set(k, v); err != nil {
-			return fmt.Errorf("config %s: %s: %q is not a valid value: %w", path, k, v, err)
+			return fmt.Errorf("config %s: %s: %q is not a valid value: %w", where(k), k, v, err)
 		}
 	}
 	return nil
+}
+
+// keyLines maps the top-level keys of a YAML mapping to their lines, for
+// the error messages; nil if data is not a mapping.
+func keyLines(data []byte) map[string]int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	m := doc.Content[0]
+	lines := make(map[string]int, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		lines[m.Content[i].Value] = m.Content[i].Line
+	}
+	return lines
+}
+
+// configValue is the flag value of a config file setting: a scalar as
+// written, null as empty, and for brokers (the one list setting) a list
+// joined with commas. A mapping, or a list elsewhere, is an error that
+// says what was expected rather than a flag value in Go's map syntax.
+func configValue(key string, x any) (string, error) {
+	want := "must be a single value"
+	if key == "brokers" {
+		want = "must be a list of host:port strings or one comma-separated string"
+	}
+	switch x := x.(type) {
+	case nil:
+		return "", nil
+	case map[string]any, map[any]any:
+		return "", fmt.Errorf("%s, got a mapping", want)
+	case []any:
+		if key != "brokers" {
+			return "", fmt.Errorf("%s, got a list", want)
+		}
+		parts := make([]string, len(x))
+		for i, e := range x {
+			switch e.(type) {
+			case nil, map[string]any, map[any]any, []any:
+				return "", fmt.Errorf("%s, got a list with %s", want, yamlKind(e))
+			}
+			parts[i] = fmt.Sprint(e)
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return fmt.Sprint(x), nil
+}
+
+// yamlKind names the kind of a decoded YAML value that is not a scalar.
+func yamlKind(x any) string {
+	switch x.(type) {
+	case nil:
+		return "an empty item"
+	case []any:
+		return "a list in it"
+	}
+	return "a mapping in it"
 }
 
 // kafkaFlags are the connection settings shared by every command.

@@ -59,6 +59,13 @@ func TestSettingsErrors(t *testing.T) {
 		{"bad flag", nil, []string{"--commit-interval", "x"}, "commit-interval"},
 		{"stray argument", nil, []string{"extra"}, `unexpected argument "extra"`},
 		{"missing file", nil, []string{"--config", filepath.Join(dir, "none.yaml")}, "none.yaml"},
+		{"unknown file key, line", nil, []string{"--config", write("group: g\ngrop: x\n")}, `:2: unknown setting "grop"`},
+		{"brokers a mapping", nil, []string{"--config", write("group: g\nbrokers: {host: x}\n")},
+			":2: brokers: must be a list of host:port strings or one comma-separated string, got a mapping"},
+		{"brokers a list of mappings", nil, []string{"--config", write("brokers:\n  - a:1\n  - {host: x}\n")},
+			":1: brokers: must be a list of host:port strings or one comma-separated string, got a list with a mapping in it"},
+		{"group a list", nil, []string{"--config", write("group: [a, b]\n")}, ":1: group: must be a single value, got a list"},
+		{"group a mapping", nil, []string{"--config", write("group:\n  name: a\n")}, ":1: group: must be a single value, got a mapping"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -208,5 +215,24 @@ func TestSetDefault(t *testing.T) {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h does not say %q:\n%s", want, help.String())
 		}
+	}
+}
+
+// TestConfigFileValues: what each kind of YAML value sets: a scalar as
+// written, a list of brokers joined with commas, null as empty.
+func TestConfigFileValues(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "leadscore.yaml")
+	body := "brokers: a:1\narchive-dir:\nmetrics-addr: ~\nmax-value-bytes: 2048\nhuge-pages: true\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs, f := newTestFlags()
+	f.archiveDir, f.metricsAddr = "x", "y"
+	if err := parseFlags(fs, []string{"--config", file}); err != nil {
+		t.Fatal(err)
+	}
+	if f.kafka.brokers != "a:1" || f.archiveDir != "" || f.metricsAddr != "" || f.maxValueBytes != 2048 || !f.hugePages {
+		t.Errorf("got brokers %q archive-dir %q metrics-addr %q max-value-bytes %d huge-pages %v",
+			f.kafka.brokers, f.archiveDir, f.metricsAddr, f.maxValueBytes, f.hugePages)
 	}
 }
