@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -234,5 +235,63 @@ func TestConfigFileValues(t *testing.T) {
 	if f.kafka.brokers != "a:1" || f.archiveDir != "" || f.metricsAddr != "" || f.maxValueBytes != 2048 || !f.hugePages {
 		t.Errorf("got brokers %q archive-dir %q metrics-addr %q max-value-bytes %d huge-pages %v",
 			f.kafka.brokers, f.archiveDir, f.metricsAddr, f.maxValueBytes, f.hugePages)
+	}
+}
+
+// TestPipelineFlagErrors: run and dev refuse, naming the flag, what the
+// scorer or the archiver would refuse only after asking the broker, or
+// would silently take as "the default".
+func TestPipelineFlagErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--session-timeout", "-1s"}, "--session-timeout: -1s must be positive"},
+		{[]string{"--session-timeout", "0s"}, "--session-timeout: 0s must be positive"},
+		{[]string{"--commit-interval", "0s"}, "--commit-interval: 0s must be positive"},
+		{[]string{"--commit-interval", "100us"}, "--commit-interval: 100µs is below 1ms"},
+		{[]string{"--commit-interval", "6s"}, "--commit-interval: 6s must be at most half of --transaction-timeout (10s)"},
+		{[]string{"--transaction-timeout", "0s"}, "--transaction-timeout: 0s must be positive"},
+		{[]string{"--transaction-timeout", "500ms"}, "--transaction-timeout: 500ms is below 1s"},
+		{[]string{"--shutdown-timeout", "-5s"}, "--shutdown-timeout: -5s must be positive"},
+		{[]string{"--archive-roll-interval", "0s"}, "--archive-roll-interval"},
+		{[]string{"--archive-flush-idle", "-1s"}, "--archive-flush-idle"},
+		{[]string{"--archive-roll-records", "0"}, "--archive-roll-records: 0 must be positive"},
+		{[]string{"--archive-roll-bytes", "-1"}, "--archive-roll-bytes: -1 must be positive"},
+		{[]string{"--max-value-bytes", "0"}, "--max-value-bytes: 0 not in [1, 268435456]"},
+		{[]string{"--max-value-bytes", "-5"}, "--max-value-bytes: -5 not in [1, 268435456]"},
+		{[]string{"--max-value-bytes", "268435457"}, "--max-value-bytes"},
+		{[]string{"--partitions", "0"}, "--partitions: 0 not in"},
+		{[]string{"--replication-factor", "0"}, "--replication-factor: 0 is neither -1"},
+		{[]string{"--replication-factor", "40000"}, "--replication-factor"},
+		{[]string{"--metrics-addr", "notanaddr"}, `--metrics-addr: "notanaddr" is not host:port`},
+		{[]string{"--metrics-addr", "localhost:http"}, `port "http" is not a number`},
+		{[]string{"--metrics-addr", ":65536"}, `port "65536" is not a number from 0 to 65535`},
+		{[]string{"--group", ""}, "--group: empty"},
+		{[]string{"--archive-group", ""}, "--archive-group: empty"},
+		{[]string{"--topic-touchpoints", ""}, "--topic-touchpoints: empty"},
+		{[]string{"--topic-scored", ""}, "--topic-scored: empty"},
+		{[]string{"--topic-dlq", "x", "--topic-state", "x"}, `--topic-dlq and --topic-state: both are "x"`},
+	}
+	for _, c := range cases {
+		fs, f := newTestFlags()
+		if err := parseFlags(fs, c.args); err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		err := f.validate()
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want a usage error mentioning %q", c.args, err, c.want)
+		}
+	}
+	for _, args := range [][]string{nil, {"--metrics-addr", ""}, {"--metrics-addr", "127.0.0.1:0"}, {"--metrics-addr", "[::1]:9464"},
+		{"--replication-factor", "3"}, {"--commit-interval", "5s"}, {"--max-value-bytes", "268435456"}} {
+		fs, f := newTestFlags()
+		if err := parseFlags(fs, args); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.validate(); err != nil {
+			t.Errorf("%q: %v, want no error", args, err)
+		}
 	}
 }
