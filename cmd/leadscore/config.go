@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -63,7 +64,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "LEADSCORE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
 		if v, ok := os.LookupEnv(name); ok && f.Name != "config" {
 			if err := fs.Set(f.Name, v); err != nil && envErr == nil {
 				envErr = fmt.Errorf("environment %s=%q: not a valid --%s: %w", name, v, f.Name, err)
@@ -72,6 +73,12 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	})
 	if envErr != nil {
 		return usageError{envErr}
+	}
+	// The config file refuses unknown keys; an unknown variable only gets
+	// a warning, since the environment is shared with whatever else runs
+	// there, but a misspelt one is then not lost in silence.
+	for _, name := range unknownEnv(fs, os.Environ()) {
+		fmt.Fprintf(os.Stderr, "leadscore: warning: environment %s is not a setting of 'leadscore %s' (settings are LEADSCORE_ and a flag name of 'leadscore %s -h'); ignored\n", name, fs.Name(), fs.Name())
 	}
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +91,49 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError{fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
 	return nil
+}
+
+// envName is the environment variable of flag name.
+func envName(flag string) string {
+	return "LEADSCORE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// otherEnv are the LEADSCORE_* variables that are not flags: read by run
+// (LEADSCORE_CONFIG), or by the tests, benchmarks and scripts of the
+// repository, which may share a shell with the commands. The commands do
+// not warn about them. TestOtherEnvComplete checks the list against the
+// repository.
+var otherEnv = []string{
+	"LEADSCORE_CONFIG",                  // run's --config
+	"LEADSCORE_KAFKA",                   // internal/kafkatest: which broker the tests use
+	"LEADSCORE_KAFKA_IMAGE",             // internal/kafkatest: its container image
+	"LEADSCORE_KAFKA_HOME",              // deploy/kafka.sh: jar cache and broker state
+	"LEADSCORE_BENCH_LEADS",             // ingest benchmarks
+	"LEADSCORE_BENCH_HUGE_PAGES",        // ingest and scorer benchmarks
+	"LEADSCORE_RESTORE_LEADS",           // ingest restore benchmark
+	"LEADSCORE_RESTORE_PROFILE",         // ingest restore benchmark
+	"LEADSCORE_ARCHIVE_LOCK_HELPER_DIR", // sinks/archive lock test
+}
+
+// unknownEnv returns, sorted, the LEADSCORE_* names in environ (KEY=VALUE
+// entries) that are neither a flag of fs nor in otherEnv.
+func unknownEnv(fs *flag.FlagSet, environ []string) []string {
+	var unknown []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "LEADSCORE_") || slices.Contains(otherEnv, name) {
+			continue
+		}
+		known := false
+		fs.VisitAll(func(f *flag.Flag) {
+			known = known || f.Name != "config" && envName(f.Name) == name
+		})
+		if !known {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	return unknown
 }
 
 // setDefault changes the default of a registered flag, in its value and in

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -235,6 +237,96 @@ func TestConfigFileValues(t *testing.T) {
 	if f.kafka.brokers != "a:1" || f.archiveDir != "" || f.metricsAddr != "" || f.maxValueBytes != 2048 || !f.hugePages {
 		t.Errorf("got brokers %q archive-dir %q metrics-addr %q max-value-bytes %d huge-pages %v",
 			f.kafka.brokers, f.archiveDir, f.metricsAddr, f.maxValueBytes, f.hugePages)
+	}
+}
+
+// TestUnknownEnv: a LEADSCORE_* variable that is neither a flag of the
+// command nor one the repository's other parts read is reported; --config
+// is not a variable of its own (LEADSCORE_CONFIG is read by run only).
+func TestUnknownEnv(t *testing.T) {
+	cases := []struct {
+		name    string
+		environ []string
+		want    []string
+	}{
+		{"none", []string{"HOME=/root", "PATH=/bin"}, nil},
+		{"flags", []string{"LEADSCORE_BROKERS=a:1", "LEADSCORE_SASL_PASSWORD=p", "LEADSCORE_ARCHIVE_ROLL_BYTES=1"}, nil},
+		{"other parts", []string{"LEADSCORE_CONFIG=c.yaml", "LEADSCORE_KAFKA=skip", "LEADSCORE_BENCH_LEADS=1000", "LEADSCORE_RESTORE_LEADS=10"}, nil},
+		{"misspelt", []string{"LEADSCORE_BROKRES=a:1", "LEADSCORE_GROUP=g", "LEADSCORE_COMMIT_INTERVALL=1s"},
+			[]string{"LEADSCORE_BROKRES", "LEADSCORE_COMMIT_INTERVALL"}},
+		{"lower case flag spelling", []string{"LEADSCORE_commit-interval=1s"}, []string{"LEADSCORE_commit-interval"}},
+		{"not a prefix match", []string{"LEADSCORE=1", "XLEADSCORE_FOO=1"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fs, _ := newTestFlags()
+			fs.String("config", "", "")
+			if got := unknownEnv(fs, c.environ); !slices.Equal(got, c.want) {
+				t.Errorf("unknownEnv(%q) = %q, want %q", c.environ, got, c.want)
+			}
+		})
+	}
+	// gen has no --group: run's settings in a shared shell are named.
+	gen := flag.NewFlagSet("gen", flag.ContinueOnError)
+	gen.String("topic", "", "")
+	if got := unknownEnv(gen, []string{"LEADSCORE_TOPIC=t", "LEADSCORE_GROUP=g"}); !slices.Equal(got, []string{"LEADSCORE_GROUP"}) {
+		t.Errorf("gen: unknownEnv = %q, want LEADSCORE_GROUP", got)
+	}
+}
+
+// TestUnknownEnvWarning: run warns on stderr about a misspelt variable and
+// goes on (here to refuse a bad flag, exit 2, before any broker).
+func TestUnknownEnvWarning(t *testing.T) {
+	t.Setenv("LEADSCORE_BROKRES", "a:1")
+	code, stderr := runStderr(t, "run", "--brokers", "127.0.0.1:1", "--partitions", "0")
+	if code != 2 || !strings.Contains(stderr, "warning: environment LEADSCORE_BROKRES is not a setting of 'leadscore run'") ||
+		!strings.Contains(stderr, "--partitions") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// TestOtherEnvComplete: every LEADSCORE_* variable read by the rest of the
+// repository (Go code, scripts, the Makefile) is in otherEnv, so that run
+// does not warn about it, and every entry of otherEnv is still read.
+func TestOtherEnvComplete(t *testing.T) {
+	root := filepath.Join("..", "..")
+	re := regexp.MustCompile(`LEADSCORE_[A-Z0-9_]*[A-Z0-9]`)
+	found := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			// This package's variables are its flags', and LEADSCORE_CONFIG.
+			if d.Name() == ".git" || p == filepath.Join(root, "cmd", "leadscore") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if ext := filepath.Ext(p); ext != ".go" && ext != ".sh" && d.Name() != "Makefile" {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, name := range re.FindAllString(string(data), -1) {
+			found[name] = p
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range found {
+		if !slices.Contains(otherEnv, name) {
+			t.Errorf("%s reads %s, which is not in otherEnv: run would warn about it", p, name)
+		}
+	}
+	for _, name := range otherEnv {
+		if _, ok := found[name]; !ok && name != "LEADSCORE_CONFIG" {
+			t.Errorf("otherEnv lists %s, which nothing reads any more", name)
+		}
 	}
 }
 
