@@ -60,7 +60,7 @@ func (d *Decoder) decodeCEStructured(tp *scorer.Touchpoint) error {
 	var err error
 	str := func(dst *string, f field, name string) {
 		if err == nil {
-			*dst, err = d.optString(t[f], name, maxMaxValueBytes)
+			*dst, err = d.optString(t[f], name, MaxValueBytesLimit)
 		}
 	}
 	str(&env.specVersion, fSpecVersion, n.specVersion)

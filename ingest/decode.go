@@ -214,11 +214,12 @@ const (
 // partition worker has 2*scorer.PrefetchBatch decoders.
 const maxKeptBuf = 1 << 14
 
-// Limits on DecoderConfig values.
-const (
-	maxMaxValueBytes = 1 << 28 // keeps member counts within span.info
-	maxMaxDepth      = 10000
-)
+// MaxValueBytesLimit is the largest DecoderConfig.MaxValueBytes: it keeps
+// member counts within span.info.
+const MaxValueBytesLimit = 1 << 28
+
+// maxMaxDepth is the largest DecoderConfig.MaxDepth.
+const maxMaxDepth = 10000
 
 // DecoderConfig configures a Decoder. The zero value is valid.
 type DecoderConfig struct {
@@ -252,8 +253,8 @@ func (c *DecoderConfig) Validate() error {
 	switch {
 	case c.Format > FormatCloudEvents:
 		return fmt.Errorf("ingest: DecoderConfig.Format: unknown format %d", c.Format)
-	case c.MaxValueBytes < 0 || c.MaxValueBytes > maxMaxValueBytes:
-		return fmt.Errorf("ingest: DecoderConfig.MaxValueBytes: %d not in [0, %d]", c.MaxValueBytes, maxMaxValueBytes)
+	case c.MaxValueBytes < 0 || c.MaxValueBytes > MaxValueBytesLimit:
+		return fmt.Errorf("ingest: DecoderConfig.MaxValueBytes: %d not in [0, %d]", c.MaxValueBytes, MaxValueBytesLimit)
 	case c.MaxDepth < 0 || c.MaxDepth > maxMaxDepth:
 		return fmt.Errorf("ingest: DecoderConfig.MaxDepth: %d not in [0, %d]", c.MaxDepth, maxMaxDepth)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -63,7 +64,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "LEADSCORE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
 		if v, ok := os.LookupEnv(name); ok && f.Name != "config" {
 			if err := fs.Set(f.Name, v); err != nil && envErr == nil {
 				envErr = fmt.Errorf("environment %s=%q: not a valid --%s: %w", name, v, f.Name, err)
@@ -72,6 +73,12 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	})
 	if envErr != nil {
 		return usageError{envErr}
+	}
+	// The config file refuses unknown keys; an unknown variable only gets
+	// a warning, since the environment is shared with whatever else runs
+	// there, but a misspelt one is then not lost in silence.
+	for _, name := range unknownEnv(fs, os.Environ()) {
+		fmt.Fprintf(os.Stderr, "leadscore: warning: environment %s is not a setting of 'leadscore %s' (settings are LEADSCORE_ and a flag name of 'leadscore %s -h'); ignored\n", name, fs.Name(), fs.Name())
 	}
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +91,49 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usageError{fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
 	return nil
+}
+
+// envName is the environment variable of flag name.
+func envName(flag string) string {
+	return "LEADSCORE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// otherEnv are the LEADSCORE_* variables that are not flags: read by run
+// (LEADSCORE_CONFIG), or by the tests, benchmarks and scripts of the
+// repository, which may share a shell with the commands. The commands do
+// not warn about them. TestOtherEnvComplete checks the list against the
+// repository.
+var otherEnv = []string{
+	"LEADSCORE_CONFIG",                  // run's --config
+	"LEADSCORE_KAFKA",                   // internal/kafkatest: which broker the tests use
+	"LEADSCORE_KAFKA_IMAGE",             // internal/kafkatest: its container image
+	"LEADSCORE_KAFKA_HOME",              // deploy/kafka.sh: jar cache and broker state
+	"LEADSCORE_BENCH_LEADS",             // ingest benchmarks
+	"LEADSCORE_BENCH_HUGE_PAGES",        // ingest and scorer benchmarks
+	"LEADSCORE_RESTORE_LEADS",           // ingest restore benchmark
+	"LEADSCORE_RESTORE_PROFILE",         // ingest restore benchmark
+	"LEADSCORE_ARCHIVE_LOCK_HELPER_DIR", // sinks/archive lock test
+}
+
+// unknownEnv returns, sorted, the LEADSCORE_* names in environ (KEY=VALUE
+// entries) that are neither a flag of fs nor in otherEnv.
+func unknownEnv(fs *flag.FlagSet, environ []string) []string {
+	var unknown []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "LEADSCORE_") || slices.Contains(otherEnv, name) {
+			continue
+		}
+		known := false
+		fs.VisitAll(func(f *flag.Flag) {
+			known = known || f.Name != "config" && envName(f.Name) == name
+		})
+		if !known {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	return unknown
 }
 
 // setDefault changes the default of a registered flag, in its value and in
@@ -108,6 +158,13 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 	if err := yaml.Unmarshal(data, &kv); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
+	lines := keyLines(data)
+	where := func(k string) string {
+		if l, ok := lines[k]; ok {
+			return fmt.Sprintf("%s:%d", path, l)
+		}
+		return path
+	}
 	keys := make([]string, 0, len(kv))
 	for k := range kv {
 		keys = append(keys, k)
@@ -115,24 +172,74 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if fs.Lookup(k) == nil || k == "config" {
-			return fmt.Errorf("config %s: unknown setting %q (settings are the flag names of 'leadscore %s -h')", path, k, fs.Name())
+			return fmt.Errorf("config %s: unknown setting %q (settings are the flag names of 'leadscore %s -h')", where(k), k, fs.Name())
 		}
-		var v string
-		switch x := kv[k].(type) {
-		case []any:
-			parts := make([]string, len(x))
-			for i, e := range x {
-				parts[i] = fmt.Sprint(e)
-			}
-			v = strings.Join(parts, ",")
-		default:
-			v = fmt.Sprint(x)
+		v, err := configValue(k, kv[k])
+		if err != nil {
+			return fmt.Errorf("config %s: %s: %w", where(k), k, err)
 		}
 		if err := fs.Set(k, v); err != nil {
-			return fmt.Errorf("config %s: %s: %q is not a valid value: %w", path, k, v, err)
+			return fmt.Errorf("config %s: %s: %q is not a valid value: %w", where(k), k, v, err)
 		}
 	}
 	return nil
+}
+
+// keyLines maps the top-level keys of a YAML mapping to their lines, for
+// the error messages; nil if data is not a mapping.
+func keyLines(data []byte) map[string]int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	m := doc.Content[0]
+	lines := make(map[string]int, len(m.Content)/2)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		lines[m.Content[i].Value] = m.Content[i].Line
+	}
+	return lines
+}
+
+// configValue is the flag value of a config file setting: a scalar as
+// written, null as empty, and for brokers (the one list setting) a list
+// joined with commas. A mapping, or a list elsewhere, is an error that
+// says what was expected rather than a flag value in Go's map syntax.
+func configValue(key string, x any) (string, error) {
+	want := "must be a single value"
+	if key == "brokers" {
+		want = "must be a list of host:port strings or one comma-separated string"
+	}
+	switch x := x.(type) {
+	case nil:
+		return "", nil
+	case map[string]any, map[any]any:
+		return "", fmt.Errorf("%s, got a mapping", want)
+	case []any:
+		if key != "brokers" {
+			return "", fmt.Errorf("%s, got a list", want)
+		}
+		parts := make([]string, len(x))
+		for i, e := range x {
+			switch e.(type) {
+			case nil, map[string]any, map[any]any, []any:
+				return "", fmt.Errorf("%s, got a list with %s", want, yamlKind(e))
+			}
+			parts[i] = fmt.Sprint(e)
+		}
+		return strings.Join(parts, ","), nil
+	}
+	return fmt.Sprint(x), nil
+}
+
+// yamlKind names the kind of a decoded YAML value that is not a scalar.
+func yamlKind(x any) string {
+	switch x.(type) {
+	case nil:
+		return "an empty item"
+	case []any:
+		return "a list in it"
+	}
+	return "a mapping in it"
 }
 
 // kafkaFlags are the connection settings shared by every command.

@@ -30,9 +30,9 @@ func cmdDev(ctx context.Context, st *stopper, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:9092", "`address` of the embedded broker (any Kafka client can use it)")
 	dataDir := fs.String("data-dir", "./data/kafka", "`directory` where the embedded broker keeps its topics across restarts")
 	generate := fs.Bool("generate", true, "produce synthetic touchpoints")
-	rate := fs.Float64("rate", 200, "synthetic touchpoints per second")
+	rate := fs.Float64("rate", 200, "synthetic touchpoints per second (0: as fast as possible)")
 	leads := fs.Int("leads", 5000, "distinct synthetic leads")
-	badFraction := fs.Float64("bad-fraction", 0.01, "share of deliberately bad synthetic records (dead-lettered)")
+	badFraction := fs.Float64("bad-fraction", 0.01, "share of deliberately bad synthetic records (dead-lettered), 0 to 1")
 	summary := fs.Duration("summary-every", 2*time.Second, "how often to print the one-line summary (0: never)")
 	// Smaller defaults suit a laptop: two cores do not need twelve
 	// partitions, and archive files should appear within a minute.
@@ -41,6 +41,15 @@ func cmdDev(ctx context.Context, st *stopper, args []string) error {
 	setDefault(fs, "archive-flush-idle", "10s")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	if err := checkSynthFlags(*rate, *leads, *badFraction); err != nil {
+		return err
+	}
+	if *summary < 0 {
+		return usageError{fmt.Errorf("--summary-every: %v is negative (0: never)", *summary)}
 	}
 	if f.kafka.brokers != "" {
 		return usageError{fmt.Errorf("dev: --brokers is set; dev runs its own broker at --listen (use 'leadscore run' for a cluster)")}

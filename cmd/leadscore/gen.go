@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"syscall"
@@ -30,7 +31,7 @@ func cmdGen(ctx context.Context, args []string) error {
 	count := fs.Int64("count", 10000, "records to produce (0: until interrupted)")
 	leads := fs.Int("leads", 10000, "distinct synthetic leads")
 	seed := fs.Int64("seed", 1, "seed of the synthetic stream (the same seed gives the same records)")
-	badFraction := fs.Float64("bad-fraction", 0.01, "share of deliberately bad records")
+	badFraction := fs.Float64("bad-fraction", 0.01, "share of deliberately bad records, 0 to 1")
 	live := fs.Bool("live", true, "event times follow the wall clock (false: simulated time from --start)")
 	start := fs.String("start", "", "RFC 3339 event time of the first record with --live=false (default: 30 days ago)")
 	step := fs.Duration("step", time.Second, "event time between records with --live=false")
@@ -38,19 +39,21 @@ func cmdGen(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	kopts, err := k.opts()
-	if err != nil {
+	// Every setting is checked, and the source built, before the first
+	// request to the cluster: a mistake exits 2 having produced nothing.
+	switch {
+	case *topic == "":
+		return usageError{errors.New("--topic: empty; leave it out for the default")}
+	case *count < 0:
+		return usageError{fmt.Errorf("--count: %d is negative (0: until interrupted)", *count)}
+	case *step < 0:
+		return usageError{fmt.Errorf("--step: %v is negative", *step)}
+	case !*live && *step == 0:
+		return usageError{errors.New("--step: 0s with --live=false; simulated time needs a positive step")}
+	}
+	if err := checkSynthFlags(*rate, *leads, *badFraction); err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(append(kopts, kgo.DefaultProduceTopic(*topic))...)
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	if err := checkCluster(ctx, cl, *topic, os.Stderr); err != nil {
-		return fmt.Errorf("gen: %w (brokers %s)", err, k.brokers)
-	}
-
 	var next synth.Source
 	if *file != "" {
 		fh, err := os.Open(*file)
@@ -78,6 +81,19 @@ func cmdGen(ctx context.Context, args []string) error {
 		}
 		next = gen.Source()
 	}
+	kopts, err := k.opts()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(append(kopts, kgo.DefaultProduceTopic(*topic))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	if err := checkCluster(ctx, cl, *topic, os.Stderr); err != nil {
+		return fmt.Errorf("gen: %w (brokers %s)", err, k.brokers)
+	}
+
 	pc := synth.ProduceConfig{Rate: *rate, Count: *count}
 	if !*quiet {
 		pc.Progress = os.Stderr
@@ -90,6 +106,20 @@ func cmdGen(ctx context.Context, args []string) error {
 	}
 	if st.Failed > 0 {
 		return fmt.Errorf("gen: %d records failed", st.Failed)
+	}
+	return nil
+}
+
+// checkSynthFlags checks the flags of the synthetic stream that gen and
+// dev share, naming the flag, before anything is produced.
+func checkSynthFlags(rate float64, leads int, badFraction float64) error {
+	switch {
+	case math.IsNaN(rate) || math.IsInf(rate, 0) || rate < 0:
+		return usageError{fmt.Errorf("--rate: %v must be a finite number >= 0 (0: as fast as possible)", rate)}
+	case leads < 1 || leads > math.MaxInt32:
+		return usageError{fmt.Errorf("--leads: %d not in [1, %d]", leads, math.MaxInt32)}
+	case !(badFraction >= 0 && badFraction <= 1): // NaN too
+		return usageError{fmt.Errorf("--bad-fraction: %v not in [0, 1]", badFraction)}
 	}
 	return nil
 }

@@ -11,6 +11,8 @@
 // YAML config file given with --config (for run, also LEADSCORE_CONFIG)
 // whose keys are the flag names.
 // Command-line flags win over the environment, which wins over the file.
+// An unknown key of the file is an error; an unknown LEADSCORE_ variable
+// gets a warning.
 //
 // The first SIGINT or SIGTERM stops run and dev gracefully: the open
 // transaction commits, archive files close, the groups are left, within

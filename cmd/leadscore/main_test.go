@@ -2,8 +2,10 @@ package main
 
 import (
 	"io"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestModelHelp: 'model -h' and 'model validate -h' print the usage
@@ -31,5 +33,80 @@ func TestBuildVersion(t *testing.T) {
 	version = "v1.2.3"
 	if v := buildVersion(); !strings.HasPrefix(v, "v1.2.3 go1.") {
 		t.Errorf("buildVersion() = %q, want v1.2.3 go1.N", v)
+	}
+}
+
+// runStderr runs a command line as main does and returns its exit status
+// and what it wrote to stderr.
+func runStderr(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	defer func(old *os.File) { os.Stderr = old }(os.Stderr)
+	os.Stderr = f
+	code := run(args)
+	out, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, string(out)
+}
+
+// TestFlagMistakesExit2: a bad flag of run, gen or dev exits 2 with a
+// message naming the flag, before any broker is asked (127.0.0.1:1
+// refuses connections: asking it would exit 1, or for gen wait 30 s) and
+// before anything is produced.
+func TestFlagMistakesExit2(t *testing.T) {
+	const noBroker = "127.0.0.1:1"
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--brokers", noBroker, "--session-timeout", "-1s"}, "--session-timeout"},
+		{[]string{"run", "--brokers", noBroker, "--commit-interval", "0s"}, "--commit-interval"},
+		{[]string{"run", "--brokers", noBroker, "--transaction-timeout", "0s"}, "--transaction-timeout"},
+		{[]string{"run", "--brokers", noBroker, "--max-value-bytes", "-5"}, "--max-value-bytes: -5"},
+		{[]string{"run", "--brokers", noBroker, "--metrics-addr", "notanaddr"}, "--metrics-addr"},
+		{[]string{"run", "--brokers", noBroker, "--score=false", "--archive-dir", "a", "--archive-roll-records", "-1"}, "--archive-roll-records"},
+		{[]string{"run", "--brokers", noBroker, "--topic-touchpoints="}, "--topic-touchpoints: empty"},
+		{[]string{"run", "--brokers", noBroker, "--group="}, "--group: empty"},
+		{[]string{"run", "--brokers="}, "--brokers: no broker given"},
+		{[]string{"gen", "--brokers", noBroker, "--count", "-1"}, "--count: -1 is negative"},
+		{[]string{"gen", "--brokers", noBroker, "--rate", "-5"}, "--rate: -5"},
+		{[]string{"gen", "--brokers", noBroker, "--rate", "NaN"}, "--rate: NaN"},
+		{[]string{"gen", "--brokers", noBroker, "--rate", "Inf"}, "--rate: +Inf"},
+		{[]string{"gen", "--brokers", noBroker, "--leads", "-3"}, "--leads: -3"},
+		{[]string{"gen", "--brokers", noBroker, "--leads", "0"}, "--leads: 0"},
+		{[]string{"gen", "--brokers", noBroker, "--live=false", "--step", "-1s"}, "--step: -1s is negative"},
+		{[]string{"gen", "--brokers", noBroker, "--live=false", "--step", "0s"}, "--step: 0s with --live=false"},
+		{[]string{"gen", "--brokers", noBroker, "--bad-fraction", "2"}, "--bad-fraction: 2 not in [0, 1]"},
+		{[]string{"gen", "--brokers", noBroker, "--bad-fraction", "-0.5"}, "--bad-fraction"},
+		{[]string{"gen", "--brokers", noBroker, "--topic", ""}, "--topic: empty"},
+		{[]string{"gen", "--brokers", noBroker, "--live=false", "--start", "yesterday"}, "--start"},
+		{[]string{"gen", "--brokers", noBroker, "--file", "/nonexistent/touchpoints.jsonl"}, "--file"},
+		{[]string{"dev", "--rate", "-1"}, "--rate: -1"},
+		{[]string{"dev", "--leads", "-1"}, "--leads: -1"},
+		{[]string{"dev", "--summary-every", "-1s"}, "--summary-every"},
+		{[]string{"dev", "--commit-interval", "-1s"}, "--commit-interval"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			start := time.Now()
+			code, stderr := runStderr(t, c.args...)
+			if code != exitUsage || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, want %d with a message naming %q; stderr:\n%s", code, exitUsage, c.want, stderr)
+			}
+			for _, internal := range []string{"Config.", "produced"} {
+				if strings.Contains(stderr, internal) {
+					t.Errorf("stderr says %q:\n%s", internal, stderr)
+				}
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v: it waited for a broker", took)
+			}
+		})
 	}
 }

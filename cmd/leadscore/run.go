@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,7 +74,7 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, defBrokers, defArchive, defMe
 	fs.StringVar(&f.topics.Scored, "topic-scored", ingest.DefaultScoredTopic, "topic of scored touchpoints, read by the archiver")
 	fs.StringVar(&f.model, "model", "", "scoring model YAML `file` (default: the embedded default model)")
 	fs.StringVar(&f.inputFormat, "input-format", "auto", "touchpoint format: auto, json, segment or cloudevents")
-	fs.IntVar(&f.maxValueBytes, "max-value-bytes", 1<<20, "largest touchpoint value accepted; larger ones are dead-lettered")
+	fs.IntVar(&f.maxValueBytes, "max-value-bytes", 1<<20, "largest touchpoint value accepted, in `bytes` (at most 256 MiB); larger ones are dead-lettered")
 	fs.DurationVar(&f.commitInterval, "commit-interval", 100*time.Millisecond, "how long a transaction stays open")
 	fs.DurationVar(&f.txnTimeout, "transaction-timeout", 10*time.Second, "broker-side transaction timeout")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "bound on the final commit when stopping; the whole stop is cut short 5s later")
@@ -87,6 +89,73 @@ func (f *pipelineFlags) register(fs *flag.FlagSet, defBrokers, defArchive, defMe
 	fs.DurationVar(&f.archiveFlushIdle, "archive-flush-idle", 30*time.Second, "wall-clock time without records after which open archive files are closed")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", defMetrics, "`address` of the /metrics, /healthz and /readyz endpoint (empty: off)")
 	fs.BoolVar(&f.hugePages, "huge-pages", false, "advise transparent huge pages for the heap where the kernel's THP mode is madvise (Linux): fewer TLB misses; costs up to 2 MiB of memory per partly used huge page and risks page-fault stalls while the kernel compacts memory")
+}
+
+// validate checks what needs no broker, naming the flag, so that a
+// mistake exits 2 before anything connects or starts: the components'
+// own Validate runs only after the topics are checked. A zero is refused
+// where the components would take it as "the default": the flag's
+// default (shown by -h) is had by leaving the flag out.
+func (f *pipelineFlags) validate() error {
+	type setting struct{ name, v string }
+	topics := []setting{
+		{"topic-touchpoints", f.topics.Touchpoints}, {"topic-mql", f.topics.MQL}, {"topic-dlq", f.topics.DLQ},
+		{"topic-state", f.topics.State}, {"topic-scored", f.topics.Scored},
+	}
+	for _, s := range append([]setting{{"group", f.group}, {"archive-group", f.archiveGroup}}, topics...) {
+		if s.v == "" {
+			return usageError{fmt.Errorf("--%s: empty; leave it out for the default", s.name)}
+		}
+	}
+	for i, a := range topics {
+		for _, b := range topics[i+1:] {
+			if a.v == b.v {
+				return usageError{fmt.Errorf("--%s and --%s: both are %q; each topic has one role", a.name, b.name, a.v)}
+			}
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"session-timeout", f.sessionTimeout}, {"commit-interval", f.commitInterval},
+		{"transaction-timeout", f.txnTimeout}, {"shutdown-timeout", f.shutdownTimeout},
+		{"archive-roll-interval", f.archiveRollInterval}, {"archive-flush-idle", f.archiveFlushIdle},
+	} {
+		if d.v <= 0 {
+			return usageError{fmt.Errorf("--%s: %v must be positive", d.name, d.v)}
+		}
+	}
+	switch {
+	case f.commitInterval < time.Millisecond:
+		return usageError{fmt.Errorf("--commit-interval: %v is below 1ms", f.commitInterval)}
+	case f.txnTimeout < time.Second:
+		return usageError{fmt.Errorf("--transaction-timeout: %v is below 1s", f.txnTimeout)}
+	case f.commitInterval*2 > f.txnTimeout:
+		return usageError{fmt.Errorf("--commit-interval: %v must be at most half of --transaction-timeout (%v)", f.commitInterval, f.txnTimeout)}
+	case f.maxValueBytes < 1 || f.maxValueBytes > ingest.MaxValueBytesLimit:
+		return usageError{fmt.Errorf("--max-value-bytes: %d not in [1, %d]", f.maxValueBytes, ingest.MaxValueBytesLimit)}
+	case f.partitions < 1 || f.partitions > math.MaxInt32:
+		return usageError{fmt.Errorf("--partitions: %d not in [1, %d]", f.partitions, math.MaxInt32)}
+	case f.replication != -1 && (f.replication < 1 || f.replication > math.MaxInt16):
+		return usageError{fmt.Errorf("--replication-factor: %d is neither -1 (the broker's default) nor in [1, %d]", f.replication, math.MaxInt16)}
+	case f.archiveRollRecords < 1:
+		return usageError{fmt.Errorf("--archive-roll-records: %d must be positive", f.archiveRollRecords)}
+	case f.archiveRollBytes < 1:
+		return usageError{fmt.Errorf("--archive-roll-bytes: %d must be positive", f.archiveRollBytes)}
+	}
+	if f.metricsAddr != "" {
+		// Syntax only: binding here would hold the port, or race another
+		// process for it, before the rest is built.
+		_, port, err := net.SplitHostPort(f.metricsAddr)
+		if err != nil {
+			return usageError{fmt.Errorf("--metrics-addr: %q is not host:port (e.g. :9464 or 127.0.0.1:9464): %w", f.metricsAddr, err)}
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return usageError{fmt.Errorf("--metrics-addr: %q: port %q is not a number from 0 to 65535", f.metricsAddr, port)}
+		}
+	}
+	return nil
 }
 
 // txnID is the transactional id: the flag, else derived from the
@@ -355,6 +424,9 @@ func cmdRun(ctx context.Context, st *stopper, args []string) error {
 	f.register(fs, "", "", ":9464")
 	score := fs.Bool("score", true, "run the scorer in this process; false: the archiver alone (with --archive-dir), as a separate deployment")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := f.validate(); err != nil {
 		return err
 	}
 	f.noScorer = !*score
