@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,33 +69,84 @@ func cmdDev(ctx context.Context, st *stopper, args []string) error {
 	if host != "127.0.0.1" && host != "localhost" {
 		return usageError{fmt.Errorf("--listen: the embedded broker listens on loopback only, not %q", host)}
 	}
-	port, _ := strconv.Atoi(portStr)
+	// Everything that can refuse the start is checked before the data
+	// directory is created, locked or written, so that a refused start
+	// leaves nothing behind: the broker's port is bound here and handed
+	// to the broker, prepare checks the model and the other settings and
+	// binds the metrics address, and the generator is built.
+	brokerLn, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", portStr))
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", *listen, err)
+	}
+	defer func() {
+		if brokerLn != nil { // not handed to the broker
+			_ = brokerLn.Close()
+		}
+	}()
+	addr := brokerLn.Addr().String()
+	f.kafka.brokers = addr
+	reg := newRegistry()
+	c, err := f.prepare(reg, log)
+	if err != nil {
+		return err
+	}
+	started := false
+	defer func() {
+		if !started {
+			c.discard()
+		}
+	}()
+	var gen *synth.Generator
+	produceCfg := synth.ProduceConfig{Rate: *rate}
+	if *generate {
+		gen, err = synth.NewGenerator(synth.GenConfig{
+			Seed: time.Now().UnixNano(), Leads: *leads, BadFraction: fraction(*badFraction),
+			Topic: f.topics.Touchpoints,
+		})
+		if err != nil {
+			return usageError{err}
+		}
+		if err := produceCfg.Validate(); err != nil {
+			return usageError{fmt.Errorf("--rate: %w", err)}
+		}
+	}
+
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
+	unlock, err := lockDataDir(*dataDir, log)
+	if err != nil {
+		return err
+	}
+	// Deferred before broker.Close, so it runs after it: the lock is
+	// dropped once the broker has saved its state, never while it writes.
+	defer unlock()
 	broker, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
-		kfake.Ports(port),
+		kfake.ListenFn(func(string, string) (net.Listener, error) {
+			if brokerLn == nil {
+				return nil, errors.New("embedded broker: asked for a second listener")
+			}
+			ln := brokerLn
+			brokerLn = nil // the broker closes it from now on
+			return ln, nil
+		}),
 		kfake.DataDir(*dataDir),
 		kfake.ClusterID("leadscore-dev"),
 		kfake.DefaultNumPartitions(f.partitions),
 	)
 	if err != nil {
-		return fmt.Errorf("embedded broker on %s: %w", *listen, err)
+		return fmt.Errorf("embedded broker on %s: %w", addr, err)
 	}
 	defer broker.Close()
 	// A forced exit (second signal) still saves the broker's state
 	// (topics, producer ids, group offsets): Close is idempotent and
 	// returns at once if the stop is already closing it.
 	st.beforeForcedExit(broker.Close)
-	addr := broker.ListenAddrs()[0]
-	f.kafka.brokers = addr
-
-	reg := newRegistry()
-	c, err := f.build(ctx, reg, log)
-	if err != nil {
+	if err := f.connect(ctx, c); err != nil {
 		return err
 	}
+	started = true
 
 	abs := func(p string) string {
 		if a, err := filepath.Abs(p); err == nil {
@@ -123,14 +176,7 @@ func cmdDev(ctx context.Context, st *stopper, args []string) error {
 				return err
 			}
 			defer cl.Close()
-			gen, err := synth.NewGenerator(synth.GenConfig{
-				Seed: time.Now().UnixNano(), Leads: *leads, BadFraction: fraction(*badFraction),
-				Topic: f.topics.Touchpoints,
-			})
-			if err != nil {
-				return usageError{err}
-			}
-			_, err = synth.Produce(gctx, cl, gen.Source(), synth.ProduceConfig{Rate: *rate})
+			_, err = synth.Produce(gctx, cl, gen.Source(), produceCfg)
 			if gctx.Err() != nil {
 				return nil
 			}

@@ -179,6 +179,7 @@ func (f *pipelineFlags) archiveInstanceID() string {
 type components struct {
 	log       *slog.Logger
 	reg       *prometheus.Registry
+	kopts     []kgo.Opt
 	pipeline  *ingest.Pipeline
 	archiver  *archive.Archiver
 	http      *http.Server
@@ -192,8 +193,26 @@ type components struct {
 const hugePagesInterval = 30 * time.Second
 
 // build validates the settings and builds the scorer, the archiver and the
-// metrics endpoint; it creates missing topics when allowed.
+// metrics endpoint (prepare), then creates missing topics when allowed
+// (connect).
 func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log *slog.Logger) (*components, error) {
+	c, err := f.prepare(reg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.connect(ctx, c); err != nil {
+		c.discard()
+		return nil, err
+	}
+	return c, nil
+}
+
+// prepare validates the settings and builds the scorer, the archiver and
+// the metrics listener without contacting the cluster or writing a file:
+// every mistake in them (a bad model, a metrics address in use) is
+// refused before run connects and before dev creates its data directory.
+// A caller that gives up on the result before running it calls discard.
+func (f *pipelineFlags) prepare(reg *prometheus.Registry, log *slog.Logger) (*components, error) {
 	kopts, err := f.kafka.opts()
 	if err != nil {
 		return nil, err
@@ -201,13 +220,11 @@ func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log
 	if f.noScorer && f.archiveDir == "" {
 		return nil, usageError{errors.New("--score=false runs the archiver alone: it needs --archive-dir")}
 	}
-	c := &components{log: log, reg: reg, hugePages: f.hugePages}
-	if f.noScorer {
-		if err := f.waitArchivedTopics(ctx, kopts, log); err != nil {
+	c := &components{log: log, reg: reg, kopts: kopts, hugePages: f.hugePages}
+	if !f.noScorer {
+		if err := f.buildScorer(c); err != nil {
 			return nil, err
 		}
-	} else if err := f.buildScorer(ctx, c, kopts); err != nil {
-		return nil, err
 	}
 	if f.archiveDir != "" {
 		c.archiver, err = archive.New(archive.Config{
@@ -241,9 +258,24 @@ func (f *pipelineFlags) build(ctx context.Context, reg *prometheus.Registry, log
 	return c, nil
 }
 
-// buildScorer loads the model, creates missing topics when allowed and
-// builds the scorer into c.
-func (f *pipelineFlags) buildScorer(ctx context.Context, c *components, kopts []kgo.Opt) error {
+// connect makes sure the topics exist: the scorer creates the missing
+// ones when allowed; an archiver alone waits for them.
+func (f *pipelineFlags) connect(ctx context.Context, c *components) error {
+	if f.noScorer {
+		return f.waitArchivedTopics(ctx, c.kopts, c.log)
+	}
+	return f.ensureTopics(ctx, c.kopts)
+}
+
+// discard closes what prepare opened, for components that will not run.
+func (c *components) discard() {
+	if c.httpLn != nil {
+		_ = c.httpLn.Close()
+	}
+}
+
+// buildScorer loads the model and builds the scorer into c.
+func (f *pipelineFlags) buildScorer(c *components) error {
 	model, err := loadModel(f.model)
 	if err != nil {
 		return err
@@ -252,11 +284,8 @@ func (f *pipelineFlags) buildScorer(ctx context.Context, c *components, kopts []
 	if err != nil {
 		return usageError{fmt.Errorf("--input-format: %w", err)}
 	}
-	if err := f.ensureTopics(ctx, kopts); err != nil {
-		return err
-	}
 	c.pipeline, err = ingest.New(ingest.Config{
-		Kafka:              kopts,
+		Kafka:              c.kopts,
 		Hooks:              []kgo.Hook{clientMetrics(c.reg, "scorer")},
 		Group:              f.group,
 		TransactionalID:    f.txnID(),

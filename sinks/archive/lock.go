@@ -1,14 +1,21 @@
 package archive
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/leadscore/leadscore/internal/flock"
 )
+
+// fencingAvailable reports whether partition locks exclude other
+// archivers on this platform (internal/flock): where the syscall package
+// has no flock(2) (Windows, Solaris, AIX, wasm, ...) partition locks are
+// always granted and no lock file is written, so archivers sharing a
+// directory are not fenced; Run logs a warning when it starts.
+const fencingAvailable = flock.Available
 
 // LockDir is the directory under Config.Dir that holds one lock file per
 // partition, <topic>-<partition>.lock. Its name starts with "_", like
@@ -59,7 +66,7 @@ func (l *partitionLock) tryLock() (bool, error) {
 		}
 		l.f = f
 	}
-	ok, err := tryFlock(l.f)
+	ok, err := flock.TryLock(l.f)
 	if err != nil {
 		return false, fmt.Errorf("archive: flock %s: %w", l.path, err)
 	}
@@ -74,12 +81,7 @@ func (l *partitionLock) writeHolder() error {
 	if !l.held {
 		return nil
 	}
-	host, _ := os.Hostname()
-	b := fmt.Appendf(nil, "pid %d host %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
-	if err := l.f.Truncate(0); err != nil {
-		return fmt.Errorf("archive: write lock holder %s: %w", l.path, err)
-	}
-	if _, err := l.f.WriteAt(b, 0); err != nil {
+	if err := flock.WriteHolder(l.f); err != nil {
 		return fmt.Errorf("archive: write lock holder %s: %w", l.path, err)
 	}
 	return nil
@@ -94,26 +96,11 @@ func (l *partitionLock) release() {
 	}
 	if l.held {
 		_ = l.f.Truncate(0) // the holder line would be stale
-		_ = unlockFlock(l.f)
+		_ = flock.Unlock(l.f)
 		l.held = false
 	}
 	_ = l.f.Close()
 	l.f = nil
-}
-
-// lockHolder returns the holder line of the lock file at path, or
-// "unknown".
-func lockHolder(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(io.LimitReader(f, 512))
-	if b = bytes.TrimSpace(b); len(b) == 0 {
-		return "unknown"
-	}
-	return string(b)
 }
 
 // lockPartitions takes the locks of tps, waiting for those another
@@ -170,7 +157,7 @@ func (a *Archiver) lockPartitions(ctx context.Context, tps []topicPartition) (ma
 	start := time.Now()
 	for _, l := range waiting {
 		a.log.Warn("waiting for archive lock of partition held by another archiver",
-			"topic", l.tp.topic, "partition", l.tp.partition, "holder", lockHolder(l.path), "lock", l.path)
+			"topic", l.tp.topic, "partition", l.tp.partition, "holder", flock.Holder(l.path), "lock", l.path)
 	}
 	a.m.lockWaiting.Add(float64(len(waiting)))
 	defer func() { a.m.lockWaiting.Sub(float64(len(waiting))) }()
@@ -201,7 +188,7 @@ func (a *Archiver) lockPartitions(ctx context.Context, tps []topicPartition) (ma
 			if !ok {
 				if logAgain {
 					a.log.Warn("still waiting for archive lock of partition held by another archiver",
-						"topic", l.tp.topic, "partition", l.tp.partition, "holder", lockHolder(l.path),
+						"topic", l.tp.topic, "partition", l.tp.partition, "holder", flock.Holder(l.path),
 						"waited", time.Since(start).Round(time.Second))
 				}
 				i++

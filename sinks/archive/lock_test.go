@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leadscore/internal/flock"
 )
 
 // lockArchiver returns an Archiver on dir that is never run: only its
@@ -52,7 +54,7 @@ func TestPartitionLockExcludes(t *testing.T) {
 	if err != nil || heldA[p0] == nil {
 		t.Fatalf("first lock: %v %v", heldA, err)
 	}
-	if h := lockHolder(lockPath(dir, p0)); !strings.HasPrefix(h, fmt.Sprintf("pid %d host ", os.Getpid())) {
+	if h := flock.Holder(lockPath(dir, p0)); !strings.HasPrefix(h, fmt.Sprintf("pid %d host ", os.Getpid())) {
 		t.Errorf("holder line %q", h)
 	}
 
@@ -101,7 +103,7 @@ func TestPartitionLockExcludes(t *testing.T) {
 	for _, l := range r.held {
 		l.release()
 	}
-	if h := lockHolder(lockPath(dir, p0)); h != "unknown" {
+	if h := flock.Holder(lockPath(dir, p0)); h != "unknown" {
 		t.Errorf("holder line after release: %q", h)
 	}
 }
@@ -195,7 +197,7 @@ func TestPartitionLockReleasedOnKill(t *testing.T) {
 	if ok, err := l.tryLock(); ok || err != nil {
 		t.Fatalf("locked while the helper holds it: %v %v", ok, err)
 	}
-	if h := lockHolder(l.path); !strings.HasPrefix(h, fmt.Sprintf("pid %d ", cmd.Process.Pid)) {
+	if h := flock.Holder(l.path); !strings.HasPrefix(h, fmt.Sprintf("pid %d ", cmd.Process.Pid)) {
 		t.Errorf("holder line %q, want the helper's pid %d", h, cmd.Process.Pid)
 	}
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL on unix

@@ -1,6 +1,6 @@
 //go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd || illumos
 
-package archive
+package flock
 
 import (
 	"errors"
@@ -8,14 +8,13 @@ import (
 	"syscall"
 )
 
-// fencingAvailable reports whether partition locks exclude other
-// archivers on this platform: flock(2) is used where the syscall package
-// has it.
-const fencingAvailable = true
+// Available reports whether locks exclude other holders on this
+// platform: flock(2) is used where the syscall package has it.
+const Available = true
 
-// tryFlock takes an exclusive flock on f without blocking and reports
+// TryLock takes an exclusive flock on f without blocking and reports
 // whether it got it.
-func tryFlock(f *os.File) (bool, error) {
+func TryLock(f *os.File) (bool, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return false, err
@@ -36,8 +35,8 @@ func tryFlock(f *os.File) (bool, error) {
 	return ferr == nil, ferr
 }
 
-// unlockFlock drops the flock on f (closing f would too).
-func unlockFlock(f *os.File) error {
+// Unlock drops the flock on f (closing f would too).
+func Unlock(f *os.File) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
