@@ -270,19 +270,27 @@ func (w *worker) deadLetter(r *kgo.Record, reason Reason, detail string) {
 		// A dead letter that cannot be written would abort every
 		// transaction after it, and again after every restart. Keep our
 		// headers whole and cut the rest to fit: the record's own headers
-		// when they alone are too large (the last ones first), then the
-		// key when it alone is, then the value to what is left. Each cut
-		// is said in a header giving the original size or count; the
-		// input topic still has the record whole until its retention ends.
+		// when they and the key are too large (the last ones first), then
+		// the key when it alone is, then the value to what is left; a
+		// value up to half the room is kept whole, cutting the key
+		// shorter instead. Each cut is said in a header giving the
+		// original size or count; the input topic still has the record
+		// whole until its retention ends.
 		budget := max(w.p.maxRecord-headersSize(ours[:])-1024, 0) // 1 KiB for the cut headers and the record's framing
-		for len(own) > 0 && len(key)+headersSize(own) > budget {
-			own = own[:len(own)-1]
+		keyRoom := budget - min(len(value), budget/2)
+		if size := len(key) + headersSize(own); size > keyRoom {
+			// Drop from the end in one pass: a hostile record may carry
+			// hundreds of thousands of headers.
+			for len(own) > 0 && size > keyRoom {
+				size -= headersSize(own[len(own)-1:])
+				own = own[:len(own)-1]
+			}
 		}
 		if n := len(r.Headers) - len(own); n > 0 {
 			cut = append(cut, kgo.RecordHeader{Key: HeaderHeadersDropped, Value: strconv.AppendInt(nil, int64(n), 10)})
 		}
-		if len(key) > budget {
-			key = key[:budget]
+		if len(key) > keyRoom {
+			key = key[:keyRoom]
 			cut = append(cut, kgo.RecordHeader{Key: HeaderKeyTruncated, Value: strconv.AppendInt(nil, int64(len(r.Key)), 10)})
 		}
 		value = value[:min(max(budget-len(key)-headersSize(own), 0), len(value))]

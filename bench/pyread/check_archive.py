@@ -66,6 +66,17 @@ def check_table(root, table, problems):
     pd_dtypes = {c: str(t) for c, t in df.dtypes.items()}
     pd_dt = sorted({str(v) for v in df["dt"].tolist()}) if "dt" in df.columns else []
 
+    # Every value decoded, as a query of the columns would: a string
+    # column holding bytes that are not UTF-8 fails here in both readers.
+    try:
+        at.to_pylist()
+    except Exception as e:  # noqa: BLE001 - any failure to decode is the finding
+        problem(f"pyarrow: values do not decode: {e}")
+    try:
+        con.execute(f"SELECT * FROM read_parquet('{glob}', hive_partitioning = true)").fetchall()
+    except Exception as e:  # noqa: BLE001
+        problem(f"duckdb: values do not decode: {e}")
+
     if not (at.num_rows == duck_rows == len(df)):
         problem(f"row counts differ: pyarrow {at.num_rows}, duckdb {duck_rows}, pandas {len(df)}")
     if not (pa_dt == duck_dt == pd_dt):

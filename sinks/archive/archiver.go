@@ -433,7 +433,6 @@ func (a *Archiver) addUndecodable(s *segment, table string, r *kgo.Record, err e
 	a.log.Warn("undecodable record archived as dead letter", "table", table,
 		"topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 	row := DeadLetterRow{
-		Key:             string(r.Key),
 		Value:           r.Value,
 		Reason:          ReasonUndecodable,
 		Detail:          err.Error(),
@@ -443,6 +442,7 @@ func (a *Archiver) addUndecodable(s *segment, table string, r *kgo.Record, err e
 		DeadLetteredAt:  millis(r.Timestamp),
 		Headers:         headersJSON(r.Headers, noSkip),
 	}
+	row.setKey(r.Key)
 	return addRow(a, s, TableDeadLetters, row.DeadLetteredAt, row)
 }
 
@@ -454,11 +454,11 @@ func (a *Archiver) addUndecodable(s *segment, table string, r *kgo.Record, err e
 func deadLetterFrom(r *kgo.Record) DeadLetterRow {
 	ours := dlqHeaderIndexes(r.Headers)
 	row := DeadLetterRow{
-		Key:            string(r.Key),
 		Value:          r.Value,
 		DeadLetteredAt: millis(r.Timestamp),
 		Headers:        headersJSON(r.Headers, ours),
 	}
+	row.setKey(r.Key)
 	for _, i := range ours {
 		if i < 0 {
 			continue
@@ -920,9 +920,31 @@ func (a *Archiver) cleanAssigned(ctx context.Context, cl *kgo.Client, tps []topi
 		}
 	}
 	a.mu.Unlock()
-	removed, err := removeUncommitted(a.cfg.Dir, from)
-	for _, path := range removed {
-		a.log.Info("removed file written after the last commit; its records will be archived again", "path", path)
+	ids, err := topicIDs(ctx, adm, tps)
+	if err != nil {
+		a.log.Warn("listing topic ids failed; rejoining", "err", err)
+		return nil, err
+	}
+	recreated, err := recreatedPartitions(a.cfg.Dir, tps, ids)
+	if err == nil {
+		for tp, was := range recreated {
+			a.log.Warn("topic deleted and created again since its files were written: moving them aside, out of the tables",
+				"topic", tp.topic, "partition", tp.partition, "old_topic_id", was, "new_topic_id", ids[tp.topic],
+				"to", filepath.Join(a.cfg.Dir, SupersededDir, was))
+		}
+		var removed, moved []string
+		removed, moved, err = removeUncommitted(a.cfg.Dir, from, recreated)
+		for _, path := range removed {
+			a.log.Info("removed file written after the last commit; its records will be archived again", "path", path)
+		}
+		for _, path := range moved {
+			a.log.Warn("moved the file of a recreated topic aside", "path", path, "to", SupersededDir)
+		}
+	}
+	if err == nil {
+		// Only once the old files are out of the way: a crash before
+		// this finds the old id again and moves what is left.
+		err = recordTopicIDs(a.cfg.Dir, tps, ids)
 	}
 	if err != nil {
 		a.mu.Lock()

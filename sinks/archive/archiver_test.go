@@ -42,7 +42,7 @@ func newCluster(t *testing.T) []string {
 // txID is set.
 func producer(t *testing.T, addrs []string, txID string) *kgo.Client {
 	t.Helper()
-	opts := []kgo.Opt{kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner())}
+	opts := []kgo.Opt{kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchMaxBytes(16 << 20)}
 	if txID != "" {
 		opts = append(opts, kgo.TransactionalID(txID))
 	}
@@ -191,7 +191,7 @@ func readArchive(t *testing.T, dir string) archiveContents {
 	t.Helper()
 	var c archiveContents
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() && path == filepath.Join(dir, LockDir) {
+		if err == nil && d.IsDir() && (path == filepath.Join(dir, LockDir) || path == filepath.Join(dir, SupersededDir)) {
 			return fs.SkipDir
 		}
 		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
@@ -655,5 +655,90 @@ func TestDeadLetterFromRepeatedHeaders(t *testing.T) {
 		`{"key":"leadscore.source.offset","value":"999"},{"key":"leadscore.truncated","value":"2097152"}]`
 	if d.Headers != want {
 		t.Errorf("headers:\n got %s\nwant %s", d.Headers, want)
+	}
+}
+
+// TestDeadLetterKeyNotUTF8: a key that is not valid UTF-8 goes to
+// key_base64, since a string column may hold UTF-8 only.
+func TestDeadLetterKeyNotUTF8(t *testing.T) {
+	d := deadLetterFrom(&kgo.Record{Key: []byte{0xff, 0xfe, 0xff, 0x00}, Value: []byte("v")})
+	if d.Key != "" || d.KeyBase64 != "//7/AA==" {
+		t.Errorf("key %q, key_base64 %q; want none and //7/AA==", d.Key, d.KeyBase64)
+	}
+	d = deadLetterFrom(&kgo.Record{Key: []byte("lead-ü"), Value: []byte("v")})
+	if d.Key != "lead-ü" || d.KeyBase64 != "" {
+		t.Errorf("key %q, key_base64 %q; want lead-ü and none", d.Key, d.KeyBase64)
+	}
+}
+
+// TestRecreatedTopicFilesKept is the regression test for archived files
+// deleted after their topic was deleted and created again (offsets start
+// over, so the old files looked written after the last commit): they are
+// moved to SupersededDir/<old topic id>, and the new topic's records are
+// archived under the same names.
+func TestRecreatedTopicFilesKept(t *testing.T) {
+	addrs := newCluster(t)
+	dir := t.TempDir()
+	prod := producer(t, addrs, "")
+	adm := kadm.NewClient(prod)
+	ctx := context.Background()
+	day := time.Date(2026, 9, 30, 10, 0, 0, 0, time.UTC)
+	batch := func(prod *kgo.Client, prefix string) []*kgo.Record {
+		var recs []*kgo.Record
+		for i := range 24 {
+			recs = append(recs, scoredRecord(int32(i%3), fmt.Sprintf("%s%02d", prefix, i), day.Add(time.Duration(i)*time.Minute)))
+		}
+		if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		return recs
+	}
+	archiveAll := func(recs []*kgo.Record) {
+		stop := start(t, newArchiver(t, testConfig(addrs, dir)))
+		waitCommitted(t, addrs, lastOffsets(recs))
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	archiveAll(batch(prod, "old"))
+	before, err := adm.ListTopics(ctx, scoredTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := topicIDString(before[scoredTopic].ID)
+
+	if _, err := adm.DeleteTopics(ctx, scoredTopic); err != nil {
+		t.Fatal(err)
+	}
+	waitFor := func(cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("condition not met within 10s")
+			}
+		}
+	}
+	waitFor(func() bool {
+		_, err := adm.CreateTopic(ctx, 3, 1, nil, scoredTopic)
+		return err == nil
+	})
+	archiveAll(batch(producer(t, addrs, ""), "new")) // a client that never knew the old topic
+
+	got := eventIDs(t, readArchive(t, dir).touchpoints)
+	if len(got) != 24 {
+		t.Errorf("tables hold %d touchpoints, want the new topic's 24", len(got))
+	}
+	for id := range got {
+		if !strings.HasPrefix(id, "new") {
+			t.Errorf("row %s of the deleted topic still in the tables", id)
+		}
+	}
+	aside, err := filepath.Glob(filepath.Join(dir, SupersededDir, oldID, TableTouchpoints, "dt=*", "*.parquet"))
+	if err != nil || len(aside) == 0 {
+		t.Fatalf("no files of the deleted topic under %s/%s: %v", SupersededDir, oldID, err)
+	}
+	old := readArchive(t, filepath.Join(dir, SupersededDir, oldID))
+	if ids := eventIDs(t, old.touchpoints); len(ids) != 24 {
+		t.Errorf("%d touchpoints of the deleted topic kept aside, want 24", len(ids))
 	}
 }

@@ -85,7 +85,11 @@
 //
 // Assumptions: only archivers of this group write under Dir (the cleanup
 // trusts file names), and the group's committed offsets are only moved by
-// the archiver. If the group's offsets expire and the log start has moved
+// the archiver. A topic deleted and created again under the same name
+// starts its offsets over: the cleanup tells it by its topic id (a
+// sidecar per partition in LockDir records the id its files were written
+// from) and moves the old files to SupersededDir rather than deleting
+// them, since their records are gone from Kafka. If the group's offsets expire and the log start has moved
 // past a segment's first offset while the segment extends beyond it, that
 // segment's tail is written twice.
 //

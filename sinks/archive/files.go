@@ -96,6 +96,17 @@ func createParquetFile[T any](tbl, dir, name string, maxRows int) (*parquetFile[
 		parquet.Compression(&parquet.Zstd),
 		parquet.CreatedBy("leadscore", "", ""),
 		parquet.MaxRowsPerRowGroup(int64(max(maxRows, 1))),
+		// No min/max for the raw blobs: they mean nothing to a query,
+		// and a value of a few MiB in a page header and in the footer
+		// makes the file unreadable by pyarrow (a page header over its
+		// limit). A path a table does not have is ignored.
+		parquet.SkipPageBounds("properties"), parquet.SkipPageStatistics("properties"),
+		parquet.SkipPageBounds("traits"), parquet.SkipPageStatistics("traits"),
+		parquet.SkipPageBounds("key"), parquet.SkipPageStatistics("key"),
+		parquet.SkipPageBounds("key_base64"), parquet.SkipPageStatistics("key_base64"),
+		parquet.SkipPageBounds("value"), parquet.SkipPageStatistics("value"),
+		parquet.SkipPageBounds("detail"), parquet.SkipPageStatistics("detail"),
+		parquet.SkipPageBounds("headers"), parquet.SkipPageStatistics("headers"),
 	)
 	return &parquetFile[T]{
 		tbl:   tbl,
@@ -205,13 +216,23 @@ type topicPartition struct {
 	partition int32
 }
 
+// SupersededDir is the directory under Config.Dir where the files of a
+// deleted and recreated topic are moved (SupersededDir/<old topic
+// id>/<table>/dt=.../<name>), out of the tables' directories: their
+// records are no longer in Kafka, so they cannot be archived again, and
+// the new topic's files take the same names. Readers of the tables never
+// look there (its name starts with _); an operator decides what to keep.
+const SupersededDir = "_superseded"
+
 // removeUncommitted deletes, in every table directory under root, the
 // files of each partition in from whose first offset is at least
 // from[partition] (written after the last commit, so their records will be
-// consumed again) and every temporary file of those partitions. It
-// returns the paths removed.
-func removeUncommitted(root string, from map[topicPartition]int64) ([]string, error) {
-	var removed []string
+// consumed again) and every temporary file of those partitions. The
+// files of a partition in recreated (its topic was deleted and created
+// again since they were written; the value is the old topic id) are all
+// moved to SupersededDir instead, whatever their offsets. It returns the
+// paths removed and the paths moved.
+func removeUncommitted(root string, from map[topicPartition]int64, recreated map[topicPartition]string) (removed, moved []string, err error) {
 	for _, tbl := range tables {
 		tdir := filepath.Join(root, tbl)
 		dts, err := os.ReadDir(tdir)
@@ -219,7 +240,7 @@ func removeUncommitted(root string, from map[topicPartition]int64) ([]string, er
 			continue
 		}
 		if err != nil {
-			return removed, fmt.Errorf("archive: read dir %s: %w", tdir, err)
+			return removed, moved, fmt.Errorf("archive: read dir %s: %w", tdir, err)
 		}
 		for _, dt := range dts {
 			if !dt.IsDir() || !strings.HasPrefix(dt.Name(), "dt=") {
@@ -228,7 +249,7 @@ func removeUncommitted(root string, from map[topicPartition]int64) ([]string, er
 			dir := filepath.Join(tdir, dt.Name())
 			entries, err := os.ReadDir(dir)
 			if err != nil {
-				return removed, fmt.Errorf("archive: read dir %s: %w", dir, err)
+				return removed, moved, fmt.Errorf("archive: read dir %s: %w", dir, err)
 			}
 			changed := false
 			for _, e := range entries {
@@ -236,23 +257,38 @@ func removeUncommitted(root string, from map[topicPartition]int64) ([]string, er
 				if !ok {
 					continue
 				}
-				c, mine := from[topicPartition{topic, part}]
-				if !mine || (!tmp && first < c) {
+				tp := topicPartition{topic, part}
+				c, mine := from[tp]
+				oldID, gone := recreated[tp]
+				if !mine || (!tmp && !gone && first < c) {
 					continue
 				}
 				path := filepath.Join(dir, e.Name())
-				if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return removed, fmt.Errorf("archive: remove %s: %w", path, err)
+				if !tmp && gone {
+					to := filepath.Join(root, SupersededDir, oldID, tbl, dt.Name())
+					if err := ensureDir(root, to); err != nil {
+						return removed, moved, err
+					}
+					if err := os.Rename(path, filepath.Join(to, e.Name())); err != nil {
+						return removed, moved, fmt.Errorf("archive: move %s aside: %w", path, err)
+					}
+					if err := syncDir(to); err != nil {
+						return removed, moved, err
+					}
+					moved = append(moved, path)
+				} else if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return removed, moved, fmt.Errorf("archive: remove %s: %w", path, err)
+				} else {
+					removed = append(removed, path)
 				}
-				removed = append(removed, path)
 				changed = true
 			}
 			if changed {
 				if err := syncDir(dir); err != nil {
-					return removed, err
+					return removed, moved, err
 				}
 			}
 		}
 	}
-	return removed, nil
+	return removed, moved, nil
 }

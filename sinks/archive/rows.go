@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -262,7 +263,9 @@ func millis(t time.Time) time.Time {
 // (Reason "archive_undecodable").
 type DeadLetterRow struct {
 	// Key and Value are the original record's, unchanged; null when the
-	// record had none.
+	// record had none. A key that is not valid UTF-8 cannot be a string
+	// column's value (DuckDB and pyarrow refuse to read it): it is in
+	// KeyBase64 instead, and Key is null.
 	Key    string `parquet:"key,optional"`
 	Value  []byte `parquet:"value,optional"`
 	Reason string `parquet:"reason"`
@@ -284,6 +287,19 @@ type DeadLetterRow struct {
 	// leadscore.truncated, leadscore.headers_dropped and
 	// leadscore.key_truncated when it had to cut the dead letter.
 	Headers string `parquet:"headers,optional"`
+	// KeyBase64 is the standard base64 of a key that is not valid UTF-8;
+	// null otherwise. The table's last column, added after the others:
+	// files written before it have no such column (readers see it null).
+	KeyBase64 string `parquet:"key_base64,optional"`
+}
+
+// setKey sets Key, or KeyBase64 for a key that is not valid UTF-8.
+func (r *DeadLetterRow) setKey(key []byte) {
+	if utf8.Valid(key) {
+		r.Key, r.KeyBase64 = string(key), ""
+		return
+	}
+	r.Key, r.KeyBase64 = "", base64.StdEncoding.EncodeToString(key)
 }
 
 // Header names of a dead-letter record, set by the pipeline.
