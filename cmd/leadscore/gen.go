@@ -34,7 +34,7 @@ func cmdGen(ctx context.Context, args []string) error {
 	badFraction := fs.Float64("bad-fraction", 0.01, "share of deliberately bad records, 0 to 1")
 	live := fs.Bool("live", true, "event times follow the wall clock (false: simulated time from --start)")
 	start := fs.String("start", "", "RFC 3339 event time of the first record with --live=false (default: 30 days ago)")
-	step := fs.Duration("step", time.Second, "event time between records with --live=false")
+	step := fs.Duration("step", time.Second, "event time between records with --live=false (unused with --live)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -45,8 +45,11 @@ func topicIDs(ctx context.Context, adm *kadm.Client, tps []topicPartition) (map[
 	ids := make(map[string]string, len(topics))
 	for _, t := range topics {
 		d, ok := details[t]
-		if !ok || d.Err != nil {
-			return nil, fmt.Errorf("archive: list topics: %s: %v", t, d.Err)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("archive: list topics: %s: not in the cluster's metadata", t)
+		case d.Err != nil:
+			return nil, fmt.Errorf("archive: list topics: %s: %w", t, d.Err)
 		}
 		if d.ID != (kadm.TopicID{}) {
 			ids[t] = topicIDString(d.ID)
