@@ -32,14 +32,15 @@ const (
 	HeaderTruncated = "leadscore.truncated"
 	// HeaderHeadersDropped is set, to the number of the record's own
 	// headers left out (the last ones), on a dead letter whose headers
-	// did not fit the topic's size limit even with an empty value.
+	// and key did not fit the topic's size limit.
 	HeaderHeadersDropped = "leadscore.headers_dropped"
 	// HeaderKeyTruncated is set, to the original key's size, on a dead
 	// letter whose key alone did not fit the topic's size limit.
 	HeaderKeyTruncated = "leadscore.key_truncated"
 )
 
-// maxDetailBytes bounds the leadscore.detail header.
+// maxDetailBytes bounds the leadscore.detail header (and "..." after it
+// when cut).
 const maxDetailBytes = 1024
 
 // maxRecordBytes bounds one produced record batch. Dead letters carry the

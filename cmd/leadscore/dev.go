@@ -69,11 +69,22 @@ func cmdDev(ctx context.Context, st *stopper, args []string) error {
 	if host != "127.0.0.1" && host != "localhost" {
 		return usageError{fmt.Errorf("--listen: the embedded broker listens on loopback only, not %q", host)}
 	}
-	// Everything that can refuse the start is checked before the data
-	// directory is created, locked or written, so that a refused start
-	// leaves nothing behind: the broker's port is bound here and handed
-	// to the broker, prepare checks the model and the other settings and
-	// binds the metrics address, and the generator is built.
+	// A data directory that exists may be another dev's: its lock is
+	// tried first, so that a second dev with the same ports is told the
+	// directory is in use (exit 2), not that the port is. Deferred first,
+	// the unlock runs last: after the broker has saved its state.
+	var unlock func()
+	if fi, err := os.Stat(*dataDir); err == nil && fi.IsDir() {
+		if unlock, err = lockDataDir(*dataDir, log); err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	// Everything else that can refuse the start is checked before the
+	// data directory is created, locked or written, so that a refused
+	// start leaves nothing behind: the broker's port is bound here and
+	// handed to the broker, prepare checks the model and the other
+	// settings and binds the metrics address, and the generator is built.
 	brokerLn, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", portStr))
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", *listen, err)
@@ -111,16 +122,18 @@ func cmdDev(ctx context.Context, st *stopper, args []string) error {
 		}
 	}
 
-	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
-		return fmt.Errorf("--data-dir: %w", err)
+	if fi, err := os.Stat(*dataDir); err != nil || !fi.IsDir() {
+		if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+			return fmt.Errorf("--data-dir: %w", err)
+		}
+		if unlock, err = lockDataDir(*dataDir, log); err != nil {
+			return err
+		}
+		// Deferred before broker.Close, so it runs after it: the lock is
+		// dropped once the broker has saved its state, never while it
+		// writes.
+		defer unlock()
 	}
-	unlock, err := lockDataDir(*dataDir, log)
-	if err != nil {
-		return err
-	}
-	// Deferred before broker.Close, so it runs after it: the lock is
-	// dropped once the broker has saved its state, never while it writes.
-	defer unlock()
 	broker, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.ListenFn(func(string, string) (net.Listener, error) {

@@ -26,18 +26,20 @@ func TestDevDataDirLocked(t *testing.T) {
 	e := newE2E(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "kafka")
-	devArgs := func(metricsAddr string) []string {
-		return []string{"dev", "--generate=false", "--summary-every", "0", "--listen", freeAddr(t),
+	devArgs := func(listen, metricsAddr string) []string {
+		return []string{"dev", "--generate=false", "--summary-every", "0", "--listen", listen,
 			"--metrics-addr", metricsAddr, "--data-dir", data, "--archive-dir", filepath.Join(dir, "archive")}
 	}
 
-	metricsA := freeAddr(t)
-	a := e.startLeadscore(devArgs(metricsA)...)
+	listenA, metricsA := freeAddr(t), freeAddr(t)
+	a := e.startLeadscore(devArgs(listenA, metricsA)...)
 	e.waitReady(a, "http://"+metricsA+"/readyz", 60*time.Second)
 	e.phase("start first")
 
 	start := time.Now()
-	_, stderr, err := e.runErr(30*time.Second, nil, e.bin, devArgs(freeAddr(t))...)
+	// The same command line again, ports included: the data directory
+	// is what it is told about, not a port in use.
+	_, stderr, err := e.runErr(30*time.Second, nil, e.bin, devArgs(listenA, metricsA)...)
 	took := time.Since(start)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
@@ -74,7 +76,7 @@ func TestDevDataDirLocked(t *testing.T) {
 	e.phase("stop first")
 
 	metricsC := freeAddr(t)
-	c := e.startLeadscore(devArgs(metricsC)...)
+	c := e.startLeadscore(devArgs(freeAddr(t), metricsC)...)
 	e.waitReady(c, "http://"+metricsC+"/readyz", 60*time.Second)
 	if h := flock.Holder(filepath.Join(data, devLockFile)); !strings.HasPrefix(h, fmt.Sprintf("pid %d ", c.cmd.Process.Pid)) {
 		t.Errorf("lock file holder %q, want the new dev's pid %d", h, c.cmd.Process.Pid)

@@ -486,7 +486,7 @@ func deadLetterFrom(r *kgo.Record) DeadLetterRow {
 }
 
 // noSkip leaves out no header.
-var noSkip = [len(dlqHeaderNames)]int{-1, -1, -1, -1, -1}
+var noSkip = dlqHeaderIndexes(nil)
 
 // dlqHeaderNames are the dead-letter headers mapped to columns.
 var dlqHeaderNames = [...]string{HeaderReason, HeaderDetail, HeaderSourceTopic, HeaderSourcePartition, HeaderSourceOffset}
@@ -879,11 +879,15 @@ func (a *Archiver) cleanAssigned(ctx context.Context, cl *kgo.Client, tps []topi
 	}
 
 	from := make(map[topicPartition]int64)
+	uncommitted := make(map[topicPartition]bool)
 	var unresolved []string
 	for _, tp := range tps {
 		if at := offsets[tp.topic][tp.partition].EpochOffset().Offset; at >= 0 {
 			from[tp] = at
-		} else if !slices.Contains(unresolved, tp.topic) {
+			continue
+		}
+		uncommitted[tp] = true
+		if !slices.Contains(unresolved, tp.topic) {
 			unresolved = append(unresolved, tp.topic)
 		}
 	}
@@ -925,7 +929,7 @@ func (a *Archiver) cleanAssigned(ctx context.Context, cl *kgo.Client, tps []topi
 		a.log.Warn("listing topic ids failed; rejoining", "err", err)
 		return nil, err
 	}
-	recreated, err := recreatedPartitions(a.cfg.Dir, tps, ids)
+	recreated, err := recreatedPartitions(a.cfg.Dir, tps, ids, uncommitted)
 	if err == nil {
 		for tp, was := range recreated {
 			a.log.Warn("topic deleted and created again since its files were written: moving them aside, out of the tables",

@@ -742,3 +742,54 @@ func TestRecreatedTopicFilesKept(t *testing.T) {
 		t.Errorf("%d touchpoints of the deleted topic kept aside, want 24", len(ids))
 	}
 }
+
+// TestTopicIDChangeWithOffsetsKeepsFiles: a partition whose topic id
+// changed but whose committed offset survived (a topic mirrored to another
+// cluster with its offsets translated) was not recreated: its files stay in
+// the tables, and the sidecar takes the new id.
+func TestTopicIDChangeWithOffsetsKeepsFiles(t *testing.T) {
+	addrs := newCluster(t)
+	dir := t.TempDir()
+	prod := producer(t, addrs, "")
+	day := time.Date(2026, 9, 30, 10, 0, 0, 0, time.UTC)
+	var recs []*kgo.Record
+	for i := range 24 {
+		recs = append(recs, scoredRecord(int32(i%3), fmt.Sprintf("e%02d", i), day.Add(time.Duration(i)*time.Minute)))
+	}
+	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	run := func() {
+		stop := start(t, newArchiver(t, testConfig(addrs, dir)))
+		waitCommitted(t, addrs, lastOffsets(recs))
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	sidecar := topicIDPath(dir, topicPartition{scoredTopic, 0})
+	id, err := os.ReadFile(sidecar)
+	if err != nil || len(strings.TrimSpace(string(id))) != 22 {
+		t.Fatalf("sidecar %s: %q, %v; want a topic id", sidecar, id, err)
+	}
+	if err := os.WriteFile(sidecar, []byte("AAAAAAAAAAAAAAAAAAAAAA\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// One more record per partition, so that the second run is seen to
+	// take its partitions (and clean them) before it stops.
+	more := []*kgo.Record{scoredRecord(0, "f0", day), scoredRecord(1, "f1", day), scoredRecord(2, "f2", day)}
+	if err := prod.ProduceSync(context.Background(), more...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	recs = more
+	run()
+	if got := eventIDs(t, readArchive(t, dir).touchpoints); len(got) != 27 {
+		t.Errorf("tables hold %d touchpoints, want all 27", len(got))
+	}
+	if _, err := os.Stat(filepath.Join(dir, SupersededDir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s exists (%v): nothing was recreated", SupersededDir, err)
+	}
+	if now, _ := os.ReadFile(sidecar); string(now) != string(id) {
+		t.Errorf("sidecar %q after the run, want the topic's id %q", now, id)
+	}
+}

@@ -289,7 +289,9 @@ type DeadLetterRow struct {
 	Headers string `parquet:"headers,optional"`
 	// KeyBase64 is the standard base64 of a key that is not valid UTF-8;
 	// null otherwise. The table's last column, added after the others:
-	// files written before it have no such column (readers see it null).
+	// files written before it have no such column, and a reader that
+	// takes its columns from one of them does not see it (README, "The
+	// Parquet archive": union_by_name).
 	KeyBase64 string `parquet:"key_base64,optional"`
 }
 

@@ -65,12 +65,16 @@ func topicIDString(id kadm.TopicID) string {
 }
 
 // recreatedPartitions returns the partitions of tps whose sidecar names
-// another topic id than ids gives, with that old id.
-func recreatedPartitions(root string, tps []topicPartition, ids map[string]string) (map[topicPartition]string, error) {
+// another topic id than ids gives, with that old id, among those with no
+// committed offset (uncommitted): deleting a topic deletes the group's
+// offsets for it, so a partition whose committed offset survived was not
+// recreated (a topic mirrored to another cluster with its offsets
+// translated has a new id, and its files stay where they are).
+func recreatedPartitions(root string, tps []topicPartition, ids map[string]string, uncommitted map[topicPartition]bool) (map[topicPartition]string, error) {
 	var gone map[topicPartition]string
 	for _, tp := range tps {
 		now := ids[tp.topic]
-		if now == "" {
+		if now == "" || !uncommitted[tp] {
 			continue
 		}
 		b, err := os.ReadFile(topicIDPath(root, tp))
@@ -93,6 +97,11 @@ func recreatedPartitions(root string, tps []topicPartition, ids map[string]strin
 // recordTopicIDs writes each partition's sidecar, whole (temporary file,
 // fsync, rename), where it does not already hold the current id.
 func recordTopicIDs(root string, tps []topicPartition, ids map[string]string) error {
+	// LockDir exists already where flock is available (lockPartitions),
+	// not elsewhere.
+	if err := ensureDir(root, filepath.Join(root, LockDir)); err != nil {
+		return err
+	}
 	for _, tp := range tps {
 		now := ids[tp.topic]
 		if now == "" {
