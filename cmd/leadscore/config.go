@@ -24,10 +24,34 @@ import (
 	"github.com/leadscore/leadscore/models"
 )
 
+// settingSources says where the value of each flag that did not come from
+// the command line was set ("config FILE:LINE", "environment NAME"), for
+// the messages of the checks that run after parseFlags: a process runs one
+// command, and parseFlags fills it afresh.
+var settingSources map[string]string
+
+// withSource adds where the flag a usage error names was set, when not on
+// the command line: "--commit-interval: 0s must be positive (set by
+// environment LEADSCORE_COMMIT_INTERVAL)".
+func withSource(msg string) string {
+	name, ok := strings.CutPrefix(msg, "--")
+	if !ok {
+		return msg
+	}
+	if i := strings.IndexAny(name, ": ="); i > 0 {
+		name = name[:i]
+	}
+	if src, ok := settingSources[name]; ok {
+		return msg + " (set by " + src + ")"
+	}
+	return msg
+}
+
 // parseFlags applies, in order of increasing precedence: the flag defaults,
 // the YAML file named by --config, LEADSCORE_* environment variables, and
 // the command line. Every key of the file must be a flag name.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	settingSources = map[string]string{}
 	var configPath string
 	fs.StringVar(&configPath, "config", "", "YAML `file` of settings; keys are flag names")
 	fs.SetOutput(io.Discard)
@@ -69,6 +93,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			if err := fs.Set(f.Name, v); err != nil && envErr == nil {
 				envErr = fmt.Errorf("environment %s=%q: not a valid --%s: %w", name, v, f.Name, err)
 			}
+			settingSources[f.Name] = "environment " + name
 		}
 	})
 	if envErr != nil {
@@ -79,6 +104,13 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	// there, but a misspelt one is then not lost in silence.
 	for _, name := range unknownEnv(fs, os.Environ()) {
 		fmt.Fprintf(os.Stderr, "leadscore: warning: environment %s is not a setting of 'leadscore %s' (settings are LEADSCORE_ and a flag name of 'leadscore %s -h'); ignored\n", name, fs.Name(), fs.Name())
+	}
+	for _, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		delete(settingSources, name) // the command line's value wins
 	}
 	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
@@ -181,6 +213,7 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 		if err := fs.Set(k, v); err != nil {
 			return fmt.Errorf("config %s: %s: %q is not a valid value: %w", where(k), k, v, err)
 		}
+		settingSources[k] = "config " + where(k)
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ func run(args []string) int {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintln(os.Stderr, "leadscore:", err)
+		fmt.Fprintln(os.Stderr, "leadscore:", withSource(err.Error()))
 		return exitUsage
 	case (args[0] == "run" || args[0] == "dev") && st.stopping() && errors.Is(err, context.DeadlineExceeded):
 		fmt.Fprintln(os.Stderr, "leadscore: the shutdown did not finish within --shutdown-timeout:", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,40 @@ func TestFlagMistakesExit2(t *testing.T) {
 			}
 			if took := time.Since(start); took > 5*time.Second {
 				t.Errorf("took %v: it waited for a broker", took)
+			}
+		})
+	}
+}
+
+// TestFlagMistakeSource: a bad value that came from the environment or the
+// config file is reported with where it was set; the command line's value
+// wins over both and is reported plainly.
+func TestFlagMistakeSource(t *testing.T) {
+	const noBroker = "127.0.0.1:1"
+	cfg := filepath.Join(t.TempDir(), "leadscore.yaml")
+	if err := os.WriteFile(cfg, []byte("group: g\ncommit-interval: 0s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{"LEADSCORE_COMMIT_INTERVAL=0s", []string{"run", "--brokers", noBroker},
+			"--commit-interval: 0s must be positive (set by environment LEADSCORE_COMMIT_INTERVAL)"},
+		{"", []string{"run", "--brokers", noBroker, "--config", cfg},
+			"--commit-interval: 0s must be positive (set by config " + cfg + ":2)"},
+		{"LEADSCORE_COMMIT_INTERVAL=0s", []string{"run", "--brokers", noBroker, "--commit-interval=-1s"},
+			"--commit-interval: -1s must be positive\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.want, func(t *testing.T) {
+			if name, v, ok := strings.Cut(c.env, "="); ok {
+				t.Setenv(name, v)
+			}
+			code, stderr := runStderr(t, c.args...)
+			if code != exitUsage || !strings.Contains(stderr, c.want) {
+				t.Errorf("exit %d, want %d with %q; stderr:\n%s", code, exitUsage, c.want, stderr)
 			}
 		})
 	}
