@@ -279,13 +279,11 @@ func (w *worker) deadLetter(r *kgo.Record, reason Reason, detail string) {
 		// whole until its retention ends.
 		budget := max(w.p.maxRecord-headersSize(ours[:])-1024, 0) // 1 KiB for the cut headers and the record's framing
 		keyRoom := budget - min(len(value), budget/2)
-		if size := len(key) + headersSize(own); size > keyRoom {
-			// Drop from the end in one pass: a hostile record may carry
-			// hundreds of thousands of headers.
-			for len(own) > 0 && size > keyRoom {
-				size -= headersSize(own[len(own)-1:])
-				own = own[:len(own)-1]
-			}
+		// Drop from the end in one pass: a hostile record may carry
+		// hundreds of thousands of headers.
+		for size := len(key) + headersSize(own); len(own) > 0 && size > keyRoom; {
+			size -= headersSize(own[len(own)-1:])
+			own = own[:len(own)-1]
 		}
 		if n := len(r.Headers) - len(own); n > 0 {
 			cut = append(cut, kgo.RecordHeader{Key: HeaderHeadersDropped, Value: strconv.AppendInt(nil, int64(n), 10)})

@@ -150,17 +150,14 @@ var otherEnv = []string{
 // unknownEnv returns, sorted, the LEADSCORE_* names in environ (KEY=VALUE
 // entries) that are neither a flag of fs nor in otherEnv.
 func unknownEnv(fs *flag.FlagSet, environ []string) []string {
+	known := make(map[string]bool)
+	fs.VisitAll(func(f *flag.Flag) {
+		known[envName(f.Name)] = f.Name != "config"
+	})
 	var unknown []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "LEADSCORE_") || slices.Contains(otherEnv, name) {
-			continue
-		}
-		known := false
-		fs.VisitAll(func(f *flag.Flag) {
-			known = known || f.Name != "config" && envName(f.Name) == name
-		})
-		if !known {
+		if strings.HasPrefix(name, "LEADSCORE_") && !known[name] && !slices.Contains(otherEnv, name) {
 			unknown = append(unknown, name)
 		}
 	}
